@@ -30,6 +30,9 @@ export interface ResourceKind {
   /** The published JSON schema of the whole object (OpenAPI v3 subset, as in a CRD). */
   readonly schema: Record<string, unknown>;
 
+  /** The status a new object starts with (status is otherwise written only through /status). */
+  initialStatus?(): unknown;
+
   /** Fill defaults in place (spec only; metadata is the server's business). */
   applyDefaults(obj: ApiObject): void;
 

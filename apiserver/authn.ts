@@ -1,0 +1,18 @@
+// The contract between the REST API and authentication (implemented in apiserver/auth.ts).
+import type { Request, Router } from 'express';
+
+/** Who made a request. Roles come with the authorization work; `admin` is the only one now. */
+export interface Principal {
+  readonly username: string;
+  readonly role: string;
+}
+
+export interface Authenticator {
+  /** Routes served without authentication under /api/v1/auth (e.g. POST /api/v1/auth/login). */
+  readonly routes: Router;
+  /**
+   * The principal of a request from its `Authorization: Bearer` header, or undefined when
+   * there is none or it is invalid/expired (the API answers 401 with a Status).
+   */
+  authenticate(req: Request): Promise<Principal | undefined>;
+}
