@@ -1,0 +1,206 @@
+// The REST API as an express application: health, authentication, discovery, OpenAPI and the
+// resource routes of every kind. The composition root wraps `app` in its http/https servers.
+import { createHash } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import type winston from 'winston';
+import type { ResourceKind } from '../api/kind.js';
+import { openApiV2Json, openApiV2Protobuf } from '../api/openapi.js';
+import type { Store } from '../store/store.js';
+import type { Authenticator } from './authn.js';
+import { apiGroupDocument, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
+import { ERROR_CONTEXT, resourceRoutes } from './resource-handlers.js';
+import {
+  ApiError,
+  failureStatus,
+  methodNotAllowed,
+  routeNotFound,
+  toApiError,
+  unauthorized,
+  type ErrorContext,
+} from './status.js';
+import { WatchHub } from './watch.js';
+
+export interface ApiServerDeps {
+  readonly store: Store;
+  readonly kinds: readonly ResourceKind[];
+  readonly auth: Authenticator;
+  readonly logger: winston.Logger;
+  /** Clock for timestamps and ages. Default: the system clock. */
+  readonly now?: () => Date;
+  /** How often watches with allowWatchBookmarks=true get a BOOKMARK. Default 60 s. */
+  readonly watchBookmarkIntervalMs?: number;
+}
+
+export interface ApiServer {
+  readonly app: express.Express;
+  /** Ends every open watch stream and timer; resolves when they have stopped. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** /readyz answers 503 when the store does not answer within this time. */
+export const READINESS_TIMEOUT_MS = 1000;
+export const DEFAULT_WATCH_BOOKMARK_INTERVAL_MS = 60_000;
+
+export function createApiServer(deps: ApiServerDeps): ApiServer {
+  const { store, kinds, auth, logger } = deps;
+  const now = deps.now ?? ((): Date => new Date());
+  const watches = new WatchHub({
+    now,
+    bookmarkIntervalMs: deps.watchBookmarkIntervalMs ?? DEFAULT_WATCH_BOOKMARK_INTERVAL_MS,
+    logger,
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(helmet());
+  app.use(requestLog(logger));
+
+  // Health: no authentication, and nothing revealed beyond the answer.
+  const ok = (_req: Request, res: Response): void => {
+    res.status(200).type('text/plain').send('ok');
+  };
+  app.get(['/healthz', '/livez', '/health'], ok);
+  app.get('/readyz', async (_req, res) => {
+    const ready = await answersWithin(() => store.currentRevision(), READINESS_TIMEOUT_MS);
+    res.status(ready ? 200 : 503).type('text/plain').send(ready ? 'ok' : 'not ready');
+  });
+
+  app.use('/api/v1/auth', auth.routes);
+  app.use(async (req: Request, res: Response, next: NextFunction) => {
+    const principal = await auth.authenticate(req);
+    if (principal === undefined) throw unauthorized();
+    res.locals.principal = principal;
+    next();
+  });
+
+  const getOnly =
+    (body: (req: Request) => unknown) =>
+    (req: Request, res: Response): void => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req.method);
+      const document = body(req);
+      if (document === undefined) throw routeNotFound();
+      res.status(200).json(document);
+    };
+  app.all('/api', getOnly(() => apiVersions()));
+  app.all('/apis', getOnly(() => apiGroupList(kinds)));
+  app.all('/apis/:group', getOnly((req) => apiGroupDocument(kinds, String(req.params.group))));
+  app.all(
+    '/apis/:group/:version',
+    getOnly((req) => apiResourceList(kinds, String(req.params.group), String(req.params.version))),
+  );
+  app.all('/version', getOnly(() => versionInfo()));
+  app.all('/openapi/v2', openApiHandler(kinds));
+
+  app.use(resourceRoutes({ store, kinds, now, watches }));
+
+  app.use(() => {
+    throw routeNotFound();
+  });
+  app.use(errorHandler(logger));
+
+  return {
+    app,
+    close: () => watches.close(),
+  };
+}
+
+function requestLog(logger: winston.Logger) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (!logger.isDebugEnabled()) {
+      next();
+      return;
+    }
+    const started = performance.now();
+    const { method, path } = req;
+    res.on('close', () => {
+      logger.debug('request', { method, path, code: res.statusCode, ms: Math.round(performance.now() - started) });
+    });
+    next();
+  };
+}
+
+/** /openapi/v2: protobuf (application/octet-stream) when the Accept mentions protobuf, else JSON; with an ETag. */
+function openApiHandler(kinds: readonly ResourceKind[]) {
+  let documents: { json: Buffer; protobuf: Buffer; jsonTag: string; protobufTag: string } | undefined;
+  const load = (): NonNullable<typeof documents> => {
+    if (documents === undefined) {
+      const json = Buffer.from(JSON.stringify(openApiV2Json(kinds)));
+      const protobuf = openApiV2Protobuf(kinds);
+      const tag = (b: Buffer): string => `"${createHash('sha256').update(b).digest('hex').slice(0, 32)}"`;
+      documents = { json, protobuf, jsonTag: tag(json), protobufTag: tag(protobuf) };
+    }
+    return documents;
+  };
+  return (req: Request, res: Response): void => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req.method);
+    const docs = load();
+    const protobuf = (req.headers.accept ?? '').includes('protobuf');
+    const etag = protobuf ? docs.protobufTag : docs.jsonTag;
+    res.setHeader('ETag', etag);
+    res.setHeader('Vary', 'Accept');
+    if (req.headers['if-none-match'] === etag) {
+      res.status(304).end();
+      return;
+    }
+    res
+      .status(200)
+      .type(protobuf ? 'application/octet-stream' : 'application/json')
+      .send(protobuf ? docs.protobuf : docs.json);
+  };
+}
+
+/** Resolves true when `probe` succeeds within `timeoutMs`; false on error or timeout. No timer outlives it. */
+async function answersWithin(probe: () => Promise<unknown>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([probe().then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Errors from express itself and third-party middleware (http-errors): 4xx with their message. */
+function httpError(err: unknown): ApiError | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const { status, statusCode, expose, message } = err as {
+    status?: unknown;
+    statusCode?: unknown;
+    expose?: unknown;
+    message?: unknown;
+  };
+  const code = typeof status === 'number' ? status : statusCode;
+  if (typeof code !== 'number' || code < 400 || code > 499) return undefined;
+  const reasons: Record<number, 'BadRequest' | 'RequestEntityTooLarge' | 'UnsupportedMediaType' | 'NotFound'> = {
+    400: 'BadRequest',
+    404: 'NotFound',
+    413: 'RequestEntityTooLarge',
+    415: 'UnsupportedMediaType',
+  };
+  const text = expose === true && typeof message === 'string' ? message : 'the request could not be processed';
+  return new ApiError(failureStatus(code, reasons[code] ?? 'BadRequest', text));
+}
+
+function errorHandler(logger: winston.Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    let error = httpError(err);
+    if (error === undefined) {
+      const context = res.locals[ERROR_CONTEXT] as ErrorContext | undefined;
+      const mapped = toApiError(err, context);
+      error = mapped.error;
+      if (mapped.unexpected) {
+        const level = error.status.code === 503 ? 'warn' : 'error';
+        logger.log(level, 'request failed', { method: req.method, path: req.path, code: error.status.code, error: err });
+      }
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(error.status.code).json(error.status);
+  };
+}

@@ -1,0 +1,188 @@
+// Watch streams: newline-delimited JSON events {"type": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR, "object": ...}.
+//
+// resourceVersion N: only changes after N (store watch from N+1); a compacted N is 410 before
+// the stream starts, or an ERROR event with a 410 Status when compaction is found later.
+// resourceVersion 0 or absent: a synthetic ADDED for every current match (read at revision R),
+// then the changes from R+1, so nothing is missed or repeated. Selectors are applied to the
+// old and new state of each change, as kube-apiserver does: an object that starts matching is
+// ADDED, one that stops matching is DELETED (carrying its last matching state).
+import type { Response } from 'express';
+import type winston from 'winston';
+import type { WatchEvent } from '../store/store.js';
+import { matches, readListPage, type Selection } from './list-reader.js';
+import { withResourceVersion, type ObjectStorage, type StoredObject } from './object-storage.js';
+import { badRequest, expired, serviceUnavailable, toApiError } from './status.js';
+import { toTable, type TableRequest } from './table.js';
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export interface WatchRequest {
+  readonly storage: ObjectStorage;
+  /** Key prefix to watch (a collection, possibly narrowed by the selection). */
+  readonly prefix: string;
+  readonly selection: Selection;
+  /** The client's resourceVersion parameter. */
+  readonly resourceVersion?: string;
+  /** End the stream after this many seconds (normal end, no error). */
+  readonly timeoutSeconds?: number;
+  readonly allowBookmarks: boolean;
+  /** Send each object as a one-row Table. */
+  readonly table?: TableRequest;
+}
+
+export interface WatchHubOptions {
+  readonly now: () => Date;
+  /** How often a BOOKMARK is sent to clients that allow them. */
+  readonly bookmarkIntervalMs: number;
+  readonly logger: winston.Logger;
+}
+
+/** Serves watch streams and ends all of them on close(). */
+export class WatchHub {
+  private readonly active = new Map<AbortController, Promise<void>>();
+  private closed = false;
+
+  constructor(private readonly options: WatchHubOptions) {}
+
+  /** Number of open streams. */
+  get size(): number {
+    return this.active.size;
+  }
+
+  /**
+   * Streams events to `res` until the client goes away, the timeout passes or close() is called.
+   * Errors found before the first byte (bad resourceVersion, 410, store down) are thrown.
+   */
+  async serve(res: Response, request: WatchRequest): Promise<void> {
+    if (this.closed) throw serviceUnavailable('the server is shutting down');
+    const { storage, selection } = request;
+    const rv = request.resourceVersion;
+    let initial: StoredObject[] = [];
+    let fromRevision: number;
+    if (rv === undefined || rv === '' || rv === '0') {
+      const page = await readListPage(storage, { prefix: request.prefix, selection });
+      initial = page.items;
+      fromRevision = page.revision + 1;
+    } else {
+      if (!/^\d{1,15}$/.test(rv)) throw badRequest(`resourceVersion: invalid value "${rv}": must be a decimal revision`);
+      const requested = Number(rv);
+      const oldest = await storage.store.compactedRevision();
+      if (requested + 1 < oldest) {
+        throw expired(`too old resource version: ${requested} (${oldest}); start again from a fresh list`);
+      }
+      fromRevision = requested + 1;
+    }
+    if (this.closed) throw serviceUnavailable('the server is shutting down');
+
+    const controller = new AbortController();
+    const done = this.stream(res, request, controller, initial, fromRevision);
+    this.active.set(controller, done);
+    try {
+      await done;
+    } finally {
+      this.active.delete(controller);
+    }
+  }
+
+  /** Ends every open stream and waits until they have finished. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const controller of this.active.keys()) controller.abort();
+    await Promise.allSettled([...this.active.values()]);
+  }
+
+  private async stream(
+    res: Response,
+    request: WatchRequest,
+    controller: AbortController,
+    initial: StoredObject[],
+    fromRevision: number,
+  ): Promise<void> {
+    const { storage, selection, table } = request;
+    const { signal } = controller;
+    const abort = (): void => controller.abort();
+    res.on('close', abort);
+    const timers: NodeJS.Timeout[] = [];
+    if (request.timeoutSeconds !== undefined && request.timeoutSeconds > 0) {
+      timers.push(setTimeout(abort, request.timeoutSeconds * 1000));
+    }
+    let lastRevision = fromRevision - 1;
+
+    const writable = (): boolean => !signal.aborted && !res.destroyed && !res.writableEnded;
+    const send = async (type: WatchEventType, object: unknown): Promise<void> => {
+      if (!writable()) return;
+      if (!res.write(`${JSON.stringify({ type, object })}\n`)) await drained(res, signal);
+    };
+    const render = (obj: StoredObject): unknown =>
+      table === undefined
+        ? obj
+        : toTable(storage.kind, [obj], table, this.options.now(), { resourceVersion: obj.metadata.resourceVersion });
+
+    res.status(200);
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Cache-Control', 'no-cache, private');
+    res.flushHeaders();
+
+    if (request.allowBookmarks) {
+      const bookmark = (): void => {
+        void send('BOOKMARK', {
+          kind: storage.kind.kind,
+          apiVersion: `${storage.kind.group}/${storage.kind.version}`,
+          metadata: { resourceVersion: String(lastRevision) },
+        });
+      };
+      timers.push(setInterval(bookmark, this.options.bookmarkIntervalMs));
+    }
+
+    try {
+      for (const obj of initial) await send('ADDED', render(obj));
+      for await (const batch of storage.store.watch(request.prefix, { fromRevision, signal })) {
+        for (const event of batch) {
+          const out = translate(storage, selection, event);
+          if (out !== undefined) await send(out.type, render(out.object));
+          lastRevision = event.kv.modRevision;
+        }
+        if (signal.aborted) break;
+      }
+    } catch (err) {
+      if (!signal.aborted) {
+        const { error, unexpected } = toApiError(err, { resource: storage.kind });
+        if (unexpected) this.options.logger.error('watch failed', { prefix: request.prefix, error: err });
+        await send('ERROR', error.status);
+      }
+    } finally {
+      for (const timer of timers) clearTimeout(timer);
+      res.off('close', abort);
+      if (!res.writableEnded) res.end();
+    }
+  }
+}
+
+function translate(
+  storage: ObjectStorage,
+  selection: Selection,
+  event: WatchEvent,
+): { type: WatchEventType; object: StoredObject } | undefined {
+  const previous = event.prevKv === undefined ? undefined : storage.decode(event.prevKv);
+  const matchedBefore = previous !== undefined && matches(selection, previous);
+  if (event.type === 'put') {
+    const current = storage.decode(event.kv);
+    if (matches(selection, current)) return { type: matchedBefore ? 'MODIFIED' : 'ADDED', object: current };
+  }
+  if (matchedBefore) return { type: 'DELETED', object: withResourceVersion(previous, event.kv.modRevision) };
+  return undefined;
+}
+
+function drained(res: Response, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+    signal.addEventListener('abort', done);
+  });
+}
