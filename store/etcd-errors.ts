@@ -1,0 +1,49 @@
+// The one mapping of etcd client errors to the Store's error classes.
+import { EtcdLeaseInvalidError, isRecoverableError } from 'etcd3';
+import { LeaseNotFoundError, StoreClosedError, StoreError, StoreUnavailableError } from './store.js';
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** etcd rejected a read or compaction below its compaction revision. */
+export function isEtcdCompacted(err: unknown): boolean {
+  return messageOf(err).includes('required revision has been compacted');
+}
+
+/**
+ * True when the request certainly never reached etcd (no connection could be made), so that
+ * even a write may be retried without risk of applying it twice.
+ */
+export function isEtcdNotSent(err: unknown): boolean {
+  return /No connection established|ECONNREFUSED|BrokenCircuit/i.test(messageOf(err));
+}
+
+/** True when etcd or the way to it is (perhaps briefly) unavailable: worth retrying a read. */
+export function isEtcdUnavailable(err: unknown): boolean {
+  if (err instanceof Error && isRecoverableError(err)) return true;
+  return (
+    isEtcdNotSent(err) ||
+    /etcdserver: (request timed out|leader changed|no leader|too many requests|server stopped)|ClientClosedError|closed client/i.test(
+      messageOf(err),
+    )
+  );
+}
+
+/**
+ * Maps an error thrown by the etcd client during `operation`. Store errors and argument errors
+ * pass through; `closed` turns everything else into StoreClosedError.
+ */
+export function toStoreError(err: unknown, operation: string, closed: boolean): unknown {
+  if (err instanceof StoreError || err instanceof RangeError || err instanceof TypeError) return err;
+  const message = `store ${operation}: ${messageOf(err)}`;
+  if (closed) return new StoreClosedError(`store ${operation}: the store is closed`, { cause: err });
+  if (err instanceof EtcdLeaseInvalidError || message.includes('requested lease not found')) {
+    return new LeaseNotFoundError(message, { cause: err });
+  }
+  if (message.includes('required revision is a future revision')) {
+    return new RangeError(`store ${operation}: the revision is newer than the current revision`, { cause: err });
+  }
+  if (isEtcdUnavailable(err)) return new StoreUnavailableError(message, { cause: err });
+  return new StoreError(message, { cause: err });
+}

@@ -1,0 +1,435 @@
+// The Store on a real etcd v3 cluster, through the `etcd3` client's raw KV, Lease and Watch
+// RPCs. User keys live under `${prefix}/`. Preconditions are etcd transactions comparing
+// create_revision (ifAbsent) or mod_revision (ifRevision); lists are range requests at one
+// revision; watches resume after a broken stream (see etcd-watcher.ts); leases are etcd leases
+// (LeaseId = the decimal etcd lease id).
+//
+// Every call has a deadline (gRPC deadline plus withDeadline). Reads are retried within it while
+// etcd is unreachable; writes only when the request certainly was not sent, so that a write is
+// never applied twice. The client's own retry and circuit-breaker policies are switched off for
+// the same reason.
+//
+// Compaction: compact(R) compacts etcd and records R under the store's bookkeeping key (etcd has
+// no call that tells the compaction revision). etcd compaction is cluster-wide: a compaction by
+// another client (or another prefix) is still reported as CompactedError, with a compact revision
+// that is only a lower bound. Automatic compaction, as kube-apiserver does:
+// every `compactIntervalMs` (default 5 min) compact to the revision seen at the previous tick, so
+// at least one interval of history stays readable. Several servers sharing an etcd may all run
+// it; compacting to an older revision than the last is a no-op.
+import { Etcd3, type IKeyValue, type IOptions, type IRequestOp, type IResponseHeader } from 'etcd3';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { checkTimeoutMs, withDeadline, type Deadline } from './deadline.js';
+import { isEtcdCompacted, isEtcdNotSent, isEtcdUnavailable, toStoreError } from './etcd-errors.js';
+import { EtcdKeyspace } from './etcd-keyspace.js';
+import { EtcdWatcher } from './etcd-watcher.js';
+import {
+  checkDeleteOptions,
+  checkKey,
+  checkLeaseId,
+  checkListOptions,
+  checkPrefix,
+  checkPutOptions,
+  checkRevision,
+  checkTtl,
+  checkValue,
+} from './store-args.js';
+import { silentLogger, type StoreLogger } from './store-logger.js';
+import {
+  CompactedError,
+  ConflictError,
+  DEFAULT_STORE_TIMEOUT_MS,
+  LeaseNotFoundError,
+  StoreClosedError,
+  StoreError,
+  StoreUnavailableError,
+  type DeleteOptions,
+  type DeleteResult,
+  type KeyValue,
+  type LeaseId,
+  type ListOptions,
+  type ListResult,
+  type PutOptions,
+  type PutResult,
+  type Store,
+  type WatchEvent,
+  type WatchOptions,
+} from './store.js';
+
+export interface EtcdStoreOptions {
+  /** etcd client URLs, e.g. ['http://127.0.0.1:2379'] (a bare host:port is accepted too). */
+  readonly endpoints: readonly string[];
+  /** Every key is stored under `${prefix}/`. Default '/openscheduler'. */
+  readonly prefix?: string;
+  /** Deadline of every call. Default DEFAULT_STORE_TIMEOUT_MS. */
+  readonly timeoutMs?: number;
+  /** How often automatic compaction runs. Default 5 min; 0 turns it off. */
+  readonly compactIntervalMs?: number;
+  /** Bounds of the delay before re-establishing a broken watch stream. Default 100 ms .. 2 s. */
+  readonly watchRetryMinMs?: number;
+  readonly watchRetryMaxMs?: number;
+  readonly logger?: StoreLogger;
+}
+
+interface CompiledOptions {
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  readonly timeoutMs: number;
+  readonly compactIntervalMs: number;
+  readonly watchRetryMinMs: number;
+  readonly watchRetryMaxMs: number;
+  readonly logger: StoreLogger;
+}
+
+function compileOptions(options: EtcdStoreOptions): CompiledOptions {
+  const { endpoints } = options;
+  if (!Array.isArray(endpoints) || endpoints.length === 0 || !endpoints.every((e) => typeof e === 'string' && e !== '')) {
+    throw new RangeError('EtcdStore: option endpoints must be a non-empty list of URLs (http://host:port)');
+  }
+  const integer = (name: string, value: number | undefined, fallback: number, min: number): number => {
+    const v = value ?? fallback;
+    if (!Number.isSafeInteger(v) || v < min) {
+      throw new RangeError(`EtcdStore: option ${name} must be an integer >= ${min}, got ${String(v)}`);
+    }
+    return v;
+  };
+  const watchRetryMinMs = integer('watchRetryMinMs', options.watchRetryMinMs, 100, 1);
+  return {
+    endpoints,
+    prefix: options.prefix ?? '/openscheduler',
+    timeoutMs: checkTimeoutMs(options.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS),
+    compactIntervalMs: integer('compactIntervalMs', options.compactIntervalMs, 300_000, 0),
+    watchRetryMinMs,
+    watchRetryMaxMs: integer('watchRetryMaxMs', options.watchRetryMaxMs, 2_000, watchRetryMinMs),
+    logger: options.logger ?? silentLogger,
+  };
+}
+
+type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
+/** A fault-handling policy that just runs the call: retries and timeouts are this store's job. */
+const PASS_THROUGH = {
+  execute: <T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> =>
+    Promise.resolve().then(() => fn({ signal: new AbortController().signal })),
+} as unknown as Policy;
+
+/** Pause between retries of a call while etcd is unreachable. */
+const RETRY_DELAY_MS = 100;
+
+function revisionOf(header: IResponseHeader): number {
+  return Number(header.revision);
+}
+
+export class EtcdStore implements Store {
+  private readonly options: CompiledOptions;
+  private readonly client: Etcd3;
+  private readonly keyspace: EtcdKeyspace;
+  private readonly watchers = new Set<EtcdWatcher>();
+  private readonly compactTimer: NodeJS.Timeout | undefined;
+  /** The revision seen at the previous automatic-compaction tick. */
+  private revisionAtLastTick: number | undefined;
+  private closed = false;
+
+  /** Creates the store and checks that etcd answers (StoreUnavailableError if not, within the timeout). */
+  static async open(options: EtcdStoreOptions): Promise<EtcdStore> {
+    const store = new EtcdStore(options);
+    try {
+      await store.currentRevision();
+    } catch (err) {
+      await store.close();
+      throw new StoreUnavailableError(
+        `store open: etcd at ${options.endpoints.join(',')} does not answer: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+    return store;
+  }
+
+  /** Creates the store without contacting etcd (the first call connects). */
+  constructor(options: EtcdStoreOptions) {
+    const compiled = compileOptions(options);
+    this.options = compiled;
+    this.keyspace = new EtcdKeyspace(compiled.prefix);
+    this.client = new Etcd3({
+      hosts: [...compiled.endpoints],
+      faultHandling: { host: () => PASS_THROUGH, global: PASS_THROUGH },
+      grpcOptions: {
+        'grpc.max_receive_message_length': -1,
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1_000,
+        'grpc.keepalive_time_ms': 30_000,
+        'grpc.keepalive_timeout_ms': 10_000,
+      },
+    });
+    if (compiled.compactIntervalMs > 0) {
+      this.compactTimer = setInterval(() => this.autoCompact(), compiled.compactIntervalMs).unref();
+    }
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    checkKey('get', key);
+    return this.read('get', async (deadline) => {
+      const res = await this.client.kv.range({ key: this.keyspace.key(key) }, { deadline: deadline.at });
+      const kv = res.kvs[0];
+      return kv && this.keyspace.toKeyValue(kv);
+    });
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListResult> {
+    checkPrefix('list', prefix);
+    checkListOptions(options);
+    try {
+      return await this.read('list', async (deadline) => {
+        const res = await this.client.kv.range(
+          { ...this.keyspace.range(prefix, options.after), limit: options.limit ?? 0, revision: options.revision ?? 0 },
+          { deadline: deadline.at },
+        );
+        return {
+          items: res.kvs.map((kv) => this.keyspace.toKeyValue(kv)),
+          revision: options.revision ?? revisionOf(res.header),
+          more: res.more,
+        };
+      });
+    } catch (err) {
+      if (options.revision !== undefined && err instanceof StoreError && isEtcdCompacted(err.cause)) {
+        throw new CompactedError(options.revision, await this.compactRevisionAfter(options.revision));
+      }
+      throw err;
+    }
+  }
+
+  async put(key: string, value: string, options: PutOptions = {}): Promise<PutResult> {
+    checkKey('put', key);
+    checkValue('put', value);
+    checkPutOptions(options);
+    const storedKey = this.keyspace.key(key);
+    const compare = [
+      ...(options.ifAbsent ? [{ key: storedKey, target: 'Create' as const, result: 'Equal' as const, create_revision: 0 }] : []),
+      ...(options.ifRevision !== undefined
+        ? [{ key: storedKey, target: 'Mod' as const, result: 'Equal' as const, mod_revision: options.ifRevision }]
+        : []),
+    ];
+    const putOp: IRequestOp = {
+      request_put: { key: storedKey, value: Buffer.from(value), ...(options.lease ? { lease: options.lease } : {}) },
+    };
+    return this.write('put', async (deadline) => {
+      const res = await this.client.kv.txn(
+        { compare, success: [putOp], failure: [{ request_range: { key: storedKey } }] },
+        { deadline: deadline.at },
+      );
+      if (!res.succeeded) {
+        const current = res.responses[0]?.response_range.kvs[0];
+        throw new ConflictError(key, this.conflictMessage(key, options, current));
+      }
+      return { revision: revisionOf(res.header) };
+    });
+  }
+
+  async delete(key: string, options: DeleteOptions = {}): Promise<DeleteResult | undefined> {
+    checkKey('delete', key);
+    checkDeleteOptions(options);
+    const storedKey = this.keyspace.key(key);
+    const compare =
+      options.ifRevision === undefined
+        ? []
+        : [{ key: storedKey, target: 'Mod' as const, result: 'Equal' as const, mod_revision: options.ifRevision }];
+    return this.write('delete', async (deadline) => {
+      const res = await this.client.kv.txn(
+        {
+          compare,
+          success: [{ request_delete_range: { key: storedKey, prev_kv: true } }],
+          failure: [{ request_range: { key: storedKey } }],
+        },
+        { deadline: deadline.at },
+      );
+      if (!res.succeeded) {
+        const current = res.responses[0]?.response_range.kvs[0];
+        throw new ConflictError(key, this.conflictMessage(key, options, current));
+      }
+      const previous = res.responses[0]?.response_delete_range.prev_kvs[0];
+      return previous && { revision: revisionOf(res.header), previous: this.keyspace.toKeyValue(previous) };
+    });
+  }
+
+  /**
+   * The gRPC stream opens at once (not at the first next()). Without fromRevision, events start
+   * after the revision at which etcd established the watch; pass fromRevision to be exact.
+   */
+  watch(prefix: string, options: WatchOptions = {}): AsyncIterable<WatchEvent[]> {
+    checkPrefix('watch', prefix);
+    if (options.fromRevision !== undefined) checkRevision('watch', 'options.fromRevision', options.fromRevision);
+    const watcher = new EtcdWatcher(
+      {
+        client: this.client,
+        keyspace: this.keyspace,
+        logger: this.options.logger,
+        retryMinMs: this.options.watchRetryMinMs,
+        retryMaxMs: this.options.watchRetryMaxMs,
+        onStopped: (w) => this.watchers.delete(w),
+      },
+      prefix,
+      options.fromRevision,
+      options.signal,
+    );
+    if (this.closed) {
+      watcher.fail(new StoreClosedError('store watch: the store is closed'));
+      return watcher;
+    }
+    this.watchers.add(watcher);
+    watcher.start();
+    return watcher;
+  }
+
+  async grantLease(ttlSeconds: number): Promise<LeaseId> {
+    checkTtl(ttlSeconds);
+    return this.write('grantLease', async (deadline) => {
+      const res = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds }, { deadline: deadline.at });
+      if (res.error) throw new StoreError(`store grantLease: etcd: ${res.error}`);
+      return res.ID;
+    });
+  }
+
+  async keepAlive(lease: LeaseId): Promise<void> {
+    checkLeaseId('keepAlive', lease);
+    return this.read('keepAlive', async (deadline) => {
+      const stream = await this.client.leaseClient.leaseKeepAlive({ deadline: deadline.at });
+      try {
+        const ttl = await new Promise<string>((resolve, reject) => {
+          stream.on('data', (res) => resolve(res.TTL));
+          stream.on('error', reject);
+          stream.on('end', () => reject(new StoreUnavailableError('store keepAlive: the keep-alive stream ended')));
+          deadline.signal.addEventListener('abort', () => reject(new StoreUnavailableError('store keepAlive: timed out')));
+          stream.write({ ID: lease });
+        });
+        if (Number(ttl) <= 0) throw new LeaseNotFoundError(`lease ${lease} not found (expired or revoked)`);
+      } finally {
+        stream.end();
+        stream.cancel();
+      }
+    });
+  }
+
+  async revokeLease(lease: LeaseId): Promise<void> {
+    checkLeaseId('revokeLease', lease);
+    return this.write('revokeLease', async (deadline) => {
+      try {
+        await this.client.leaseClient.leaseRevoke({ ID: lease }, { deadline: deadline.at });
+      } catch (err) {
+        if (!(toStoreError(err, 'revokeLease', false) instanceof LeaseNotFoundError)) throw err;
+      }
+    });
+  }
+
+  currentRevision(): Promise<number> {
+    return this.read('currentRevision', async (deadline) => {
+      const res = await this.client.kv.range(
+        { key: this.keyspace.compactRevisionKey, count_only: true },
+        { deadline: deadline.at },
+      );
+      return revisionOf(res.header);
+    });
+  }
+
+  async compact(revision: number): Promise<void> {
+    checkRevision('compact', 'revision', revision);
+    await this.write('compact', async (deadline) => {
+      try {
+        await this.client.kv.compact({ revision }, { deadline: deadline.at });
+      } catch (err) {
+        if (!isEtcdCompacted(err)) throw err; // already compacted at or after `revision`
+      }
+    });
+    // Record the revision unless a newer one is recorded (several servers may compact).
+    await this.write('compact', async (deadline) => {
+      const key = this.keyspace.compactRevisionKey;
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const current = (await this.client.kv.range({ key }, { deadline: deadline.at })).kvs[0];
+        if (current && Number(current.value.toString()) >= revision) return;
+        const res = await this.client.kv.txn(
+          {
+            compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: current?.mod_revision ?? 0 }],
+            success: [{ request_put: { key, value: Buffer.from(String(revision)) } }],
+          },
+          { deadline: deadline.at },
+        );
+        if (res.succeeded) return;
+      }
+      throw new StoreError('store compact: could not record the compaction revision (too much contention)');
+    });
+  }
+
+  compactedRevision(): Promise<number> {
+    return this.read('compactedRevision', async (deadline) => {
+      const res = await this.client.kv.range({ key: this.keyspace.compactRevisionKey }, { deadline: deadline.at });
+      return Number(res.kvs[0]?.value.toString() ?? 0);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.compactTimer);
+    for (const watcher of [...this.watchers]) watcher.fail(new StoreClosedError('store watch: the store was closed'));
+    this.client.close();
+  }
+
+  // --- internals ---
+
+  /** A call that may be repeated: retried within its deadline while etcd is unreachable. */
+  private read<T>(operation: string, call: (deadline: Deadline) => Promise<T>): Promise<T> {
+    return this.call(operation, call, isEtcdUnavailable);
+  }
+
+  /** A call that must not be applied twice: retried only when it certainly was not sent. */
+  private write<T>(operation: string, call: (deadline: Deadline) => Promise<T>): Promise<T> {
+    return this.call(operation, call, isEtcdNotSent);
+  }
+
+  private call<T>(
+    operation: string,
+    call: (deadline: Deadline) => Promise<T>,
+    retryable: (err: unknown) => boolean,
+  ): Promise<T> {
+    return withDeadline(operation, this.options.timeoutMs, async (deadline) => {
+      for (;;) {
+        if (this.closed) throw new StoreClosedError(`store ${operation}: the store is closed`);
+        try {
+          return await call(deadline);
+        } catch (err) {
+          const mapped = toStoreError(err, operation, this.closed);
+          const retry =
+            mapped instanceof StoreUnavailableError &&
+            retryable(err) &&
+            !deadline.signal.aborted &&
+            Date.now() + RETRY_DELAY_MS < deadline.at;
+          if (!retry) throw mapped;
+          await sleep(RETRY_DELAY_MS);
+        }
+      }
+    });
+  }
+
+  private conflictMessage(key: string, options: PutOptions, current: IKeyValue | undefined): string {
+    if (options.ifAbsent) return `key ${key} already exists`;
+    return current
+      ? `key ${key} is at revision ${current.mod_revision}, not ${String(options.ifRevision)}`
+      : `key ${key} does not exist (expected revision ${String(options.ifRevision)})`;
+  }
+
+  /** The recorded compaction revision, or (when compacted by someone else) a bound above `requested`. */
+  private async compactRevisionAfter(requested: number): Promise<number> {
+    const recorded = await this.compactedRevision().catch(() => 0);
+    return recorded > requested ? recorded : requested + 1;
+  }
+
+  private autoCompact(): void {
+    const previous = this.revisionAtLastTick;
+    this.currentRevision()
+      .then(async (now) => {
+        this.revisionAtLastTick = now;
+        if (previous !== undefined && previous > 0) await this.compact(previous);
+      })
+      .catch((err: unknown) => {
+        if (!this.closed) this.options.logger.warn('store: automatic etcd compaction failed', { error: String(err) });
+      });
+  }
+}

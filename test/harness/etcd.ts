@@ -1,0 +1,240 @@
+// Starts a real etcd (Debian's etcd-server, 3.4) for tests: free 127.0.0.1 client and peer
+// ports, a temporary data dir, waits until healthy; stopped by PID. Throws — never skips — when
+// etcd is not installed. etcd's own auto compaction stays off (the store compacts itself).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface StartEtcdOptions {
+  /** The etcd binary. Default /usr/bin/etcd, else `etcd` on PATH. */
+  readonly executable?: string;
+  /** How long to wait for a healthy etcd. Default 20 s. */
+  readonly startTimeoutMs?: number;
+}
+
+export interface EtcdProcess {
+  /** Client URL, e.g. http://127.0.0.1:40123. */
+  readonly endpoint: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  /** etcd's data dir (inside a temporary dir that stop() removes). */
+  readonly dataDir: string;
+  /** PID of the running etcd; undefined while it is not running. */
+  readonly pid: number | undefined;
+  /** Sends `signal` (default SIGKILL); for a terminating signal, waits until the process exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts etcd again on the same ports and data dir and waits until it is healthy. */
+  start(): Promise<void>;
+  /** kill(signal) then start(). */
+  restart(signal?: NodeJS.Signals): Promise<void>;
+  /** Kills etcd by PID and removes the temporary dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const TERMINATING: ReadonlySet<string> = new Set(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT']);
+const STDERR_TAIL_BYTES = 16 * 1024;
+
+/** The etcd binary, or an error saying how to install it. */
+export function findEtcd(executable?: string): string {
+  const candidates = executable ? [executable] : ['/usr/bin/etcd'];
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // try the next one
+    }
+  }
+  if (!executable) {
+    const onPath = spawnSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' }).stdout.trim();
+    if (onPath) return onPath;
+  }
+  throw new Error(
+    `etcd is not installed (looked for ${executable ?? '/usr/bin/etcd and etcd on PATH'}); ` +
+      'install the Debian package etcd-server (apt-get install etcd-server)',
+  );
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('could not get a free port');
+  return address.port;
+}
+
+/** Waits until the process is stopped (or, with stopped=false, running again), as /proc shows it. */
+async function waitForState(pid: number, stopped: boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (stat === '' || (state === 'T') === stopped) return;
+    await sleep(10);
+  }
+  throw new Error(`etcd (pid ${pid}) did not ${stopped ? 'stop' : 'continue'} within 5 s`);
+}
+
+class EtcdTestProcess implements EtcdProcess {
+  readonly endpoint: string;
+  readonly dataDir: string;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private stderrTail = '';
+  private stopped = false;
+
+  constructor(
+    private readonly executable: string,
+    private readonly tempDir: string,
+    readonly clientPort: number,
+    readonly peerPort: number,
+    private readonly startTimeoutMs: number,
+  ) {
+    this.endpoint = `http://127.0.0.1:${clientPort}`;
+    this.dataDir = join(tempDir, 'data');
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async start(): Promise<void> {
+    if (this.stopped) throw new Error('etcd test process: start() after stop()');
+    if (this.child) throw new Error(`etcd test process: already running (pid ${String(this.child.pid)})`);
+    const peerUrl = `http://127.0.0.1:${this.peerPort}`;
+    const child = spawn(
+      this.executable,
+      [
+        '--name=test',
+        `--data-dir=${this.dataDir}`,
+        `--listen-client-urls=${this.endpoint}`,
+        `--advertise-client-urls=${this.endpoint}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=test=${peerUrl}`,
+        '--initial-cluster-state=new',
+        '--initial-cluster-token=openscheduler-test',
+        // Fast elections: a single member, so no peer can miss a heartbeat. Min lease TTL ~1 s.
+        '--heartbeat-interval=50',
+        '--election-timeout=500',
+        '--logger=zap',
+        '--log-outputs=stderr',
+        '--log-level=warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    this.child = child;
+    this.stderrTail = '';
+    // Never leave an etcd behind when the test process exits without calling stop().
+    const killOnExit = (): void => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    };
+    process.once('exit', killOnExit);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      this.stderrTail = (this.stderrTail + chunk).slice(-STDERR_TAIL_BYTES);
+    });
+    this.exited = new Promise<void>((resolve) => {
+      child.once('exit', () => {
+        process.off('exit', killOnExit);
+        if (this.child === child) this.child = undefined;
+        resolve();
+      });
+      child.once('error', () => {
+        if (this.child === child) this.child = undefined;
+        resolve();
+      });
+    });
+    await this.waitHealthy(child);
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child?.pid) return;
+    process.kill(child.pid, signal);
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
+      await waitForState(child.pid, signal === 'SIGSTOP');
+      return;
+    }
+    if (!TERMINATING.has(signal)) return;
+    const escalate = setTimeout(() => {
+      if (this.child === child && child.pid) process.kill(child.pid, 'SIGKILL');
+    }, 10_000);
+    try {
+      await this.exited;
+    } finally {
+      clearTimeout(escalate);
+    }
+  }
+
+  async restart(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await this.kill(signal);
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const pid = this.child?.pid;
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGCONT'); // in case a test paused it
+      } catch {
+        // already gone
+      }
+      await this.kill('SIGKILL');
+    }
+    await rm(this.tempDir, { recursive: true, force: true });
+  }
+
+  private async waitHealthy(child: ChildProcess): Promise<void> {
+    const deadline = Date.now() + this.startTimeoutMs;
+    let lastError = 'no answer yet';
+    while (Date.now() < deadline) {
+      if (this.child !== child) {
+        throw new Error(`etcd exited during startup (exit code ${String(child.exitCode)}): ${this.stderrTail}`);
+      }
+      try {
+        const res = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1_000) });
+        const body = (await res.json()) as { health?: string };
+        if (body.health === 'true') return;
+        lastError = JSON.stringify(body);
+      } catch (err) {
+        lastError = err instanceof Error ? err.message : String(err);
+      }
+      await sleep(50);
+    }
+    await this.kill('SIGKILL');
+    throw new Error(`etcd did not become healthy within ${this.startTimeoutMs} ms (${lastError}): ${this.stderrTail}`);
+  }
+}
+
+/** Starts etcd on free loopback ports with a fresh temporary data dir; see EtcdProcess. */
+export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdProcess> {
+  const executable = findEtcd(options.executable);
+  let lastError: unknown;
+  // A free port can be taken by someone else before etcd binds it: try a few times.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const tempDir = await mkdtemp(join(tmpdir(), 'etcd-test-'));
+    const clientPort = await freePort();
+    let peerPort = await freePort();
+    while (peerPort === clientPort) peerPort = await freePort();
+    const etcd = new EtcdTestProcess(executable, tempDir, clientPort, peerPort, options.startTimeoutMs ?? 20_000);
+    try {
+      await etcd.start();
+      return etcd;
+    } catch (err) {
+      lastError = err;
+      await etcd.stop();
+    }
+  }
+  throw lastError;
+}
