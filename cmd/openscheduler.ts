@@ -1,0 +1,251 @@
+// `openscheduler`: the daemon binary's one composition root. Flags, environment and config file
+// become ServerOptions here (the only place that reads process.env), then the server starts.
+//
+//   openscheduler server   API server (controllers and the agent gRPC endpoint join in later issues)
+//   openscheduler dev      the same on loopback with dev defaults; writes osctl and kubectl configs
+//   openscheduler version
+//
+// Settings (flags > environment > config file > defaults); the config file (--config or
+// OPENSCHEDULER_CONFIG, YAML or JSON) uses the camelCase key in brackets:
+//   --data-dir DIR          OPENSCHEDULER_DATA_DIR        [dataDir]   dev: ./.openscheduler, server: /var/lib/openscheduler
+//   --http-port N           OPENSCHEDULER_HTTP_PORT       [httpPort]  8080 (0: any free port)
+//   --https-port N          OPENSCHEDULER_HTTPS_PORT      [httpsPort] 8443
+//   --grpc-port N           OPENSCHEDULER_GRPC_PORT       [grpcPort]  50051 (agent endpoint, later issue)
+//   --bind-address IP       OPENSCHEDULER_BIND_ADDRESS    [bindAddress] HTTPS: dev 127.0.0.1, server 0.0.0.0
+//   --http-bind-address IP  OPENSCHEDULER_HTTP_BIND_ADDRESS [httpBindAddress] 127.0.0.1
+//   --insecure-http         OPENSCHEDULER_INSECURE_HTTP   [insecureHttp] allow plain HTTP off loopback
+//   --store sqlite[:PATH]|etcd  OPENSCHEDULER_STORE       [store]     sqlite:<data-dir>/state.db
+//   --etcd-endpoints H:P,.. OPENSCHEDULER_ETCD_ENDPOINTS  [etcdEndpoints] (implies --store etcd)
+//   --etcd-prefix P         OPENSCHEDULER_ETCD_PREFIX     [etcdPrefix]
+//   --tls-cert-file F       OPENSCHEDULER_TLS_CERT_FILE   [tlsCertFile]  default: own CA under <data-dir>/tls
+//   --tls-private-key-file F OPENSCHEDULER_TLS_PRIVATE_KEY_FILE [tlsPrivateKeyFile]
+//   --tls-san NAME,..       OPENSCHEDULER_TLS_SANS        [tlsSans]   extra names for the generated certificate
+//   --token-ttl DUR         OPENSCHEDULER_TOKEN_TTL       [tokenTtlSeconds] 24h
+//   --store-timeout DUR     OPENSCHEDULER_STORE_TIMEOUT   [storeTimeoutMs] 5s
+//   --bcrypt-cost N         OPENSCHEDULER_BCRYPT_COST     [bcryptCost] 12
+//   --log-level L           OPENSCHEDULER_LOG_LEVEL       [logLevel]  info
+//   --log-format json|text  OPENSCHEDULER_LOG_FORMAT      [logFormat] server: json, dev: text
+//   --allowed-origins O,..  ALLOWED_ORIGINS               [allowedOrigins] (kept for CORS)
+//   JWT_SECRET (environment only; >= 32 bytes): default <data-dir>/jwt-secret, generated once.
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import winston from 'winston';
+import { osctlConfigPath, writeOsctlConfig } from '../cli/config.js';
+import {
+  ConfigError,
+  ENV_CONFIG,
+  ENV_JWT_SECRET,
+  parseConfigFile,
+  resolveConfig,
+  SETTINGS,
+  settingsFromEnv,
+  settingsFromFlags,
+  type LogFormat,
+  type LogLevel,
+  type Mode,
+  type ResolvedConfig,
+} from '../server/config.js';
+import { removeEndpoints, writeEndpoints } from '../server/endpoints.js';
+import { writeKubeconfig } from '../server/kubeconfig.js';
+import { startServer, type RunningServer } from '../server/server.js';
+
+/** Lifetime of the admin token that `dev` writes into the osctl config and kubeconfig. */
+const DEV_TOKEN_TTL_SECONDS = 7 * 24 * 60 * 60;
+/** After a graceful close, the process should exit by itself; if a handle leaks, exit anyway. */
+const EXIT_WATCHDOG_MS = 10_000;
+
+function fail(message: string): never {
+  process.stderr.write(`openscheduler: error: ${message}\n`);
+  process.exit(1);
+}
+
+function messageOf(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.message;
+}
+
+async function packageVersion(): Promise<string> {
+  // cmd/openscheduler.ts (tsx) or dist/cmd/openscheduler.js: the package.json is one or two levels up
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    dir = dirname(dir);
+    try {
+      const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'openscheduler' && pkg.version) return pkg.version;
+    } catch {
+      // keep looking upwards
+    }
+  }
+  return 'unknown';
+}
+
+function createLogger(level: LogLevel, format: LogFormat): winston.Logger {
+  const { combine, timestamp, json, printf } = winston.format;
+  const text = printf((info) => {
+    const { level: lvl, message, timestamp: ts, ...meta } = info;
+    const extras = Object.entries(meta)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
+    return `${String(ts)} ${lvl.toUpperCase().padEnd(5)} ${String(message)}${extras ? ' ' + extras : ''}`;
+  });
+  return winston.createLogger({
+    level,
+    format: format === 'json' ? combine(timestamp(), json()) : combine(timestamp({ format: 'HH:mm:ss' }), text),
+    // logs go to stderr; stdout carries the dev banner only
+    transports: [new winston.transports.Console({ stderrLevels: Object.keys(winston.config.npm.levels) })],
+  });
+}
+
+function addServerOptions(cmd: Command): Command {
+  cmd.option('--config <file>', `config file, YAML or JSON (env ${ENV_CONFIG})`);
+  const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+  for (const spec of SETTINGS) {
+    if (spec.kind === 'boolean') cmd.addOption(new Option(`--${spec.flag}`, `(env ${spec.env})`));
+    else if (spec.kind === 'list') cmd.addOption(new Option(`--${spec.flag} <values>`, `comma-separated, repeatable (env ${spec.env})`).argParser(collect));
+    else cmd.addOption(new Option(`--${spec.flag} <value>`, `(env ${spec.env})`));
+  }
+  return cmd;
+}
+
+async function loadConfig(mode: Mode, flags: Record<string, unknown>): Promise<ResolvedConfig> {
+  const env = process.env;
+  const configFile = (flags.config as string | undefined) ?? (env[ENV_CONFIG] || undefined);
+  let file = {};
+  if (configFile !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(configFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`config file ${configFile}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
+    }
+    file = parseConfigFile(text, configFile);
+  }
+  return resolveConfig({
+    mode,
+    flags: settingsFromFlags(flags),
+    env: settingsFromEnv(env),
+    file,
+    configFile,
+    jwtSecret: env[ENV_JWT_SECRET] || undefined,
+    cwd: process.cwd(),
+  });
+}
+
+/** Writes the osctl config and kubeconfig for the admin; returns their paths. */
+async function writeDevConfigs(server: RunningServer, dataDir: string): Promise<{ osctlConfigPath: string; kubeconfigPath: string }> {
+  const { token } = await server.mintToken('admin', DEV_TOKEN_TTL_SECONDS);
+  const osctlPath = osctlConfigPath(process.env, homedir());
+  await writeOsctlConfig(osctlPath, { server: server.httpUrl, token, namespace: 'default' });
+  const kubeconfigPath = join(dataDir, 'kubeconfig.yaml');
+  await writeKubeconfig(kubeconfigPath, { server: server.httpsUrl, caCert: server.caCert, token, username: 'admin', namespace: 'default' });
+  return { osctlConfigPath: osctlPath, kubeconfigPath };
+}
+
+function banner(server: RunningServer, paths: { osctlConfigPath: string; kubeconfigPath: string }): string {
+  return [
+    '',
+    'Open Scheduler (dev) is running.',
+    `  API:            ${server.httpUrl}   (HTTPS: ${server.httpsUrl})`,
+    `  admin password: in ${server.adminPasswordPath}`,
+    `  osctl config:   ${paths.osctlConfigPath}`,
+    `  kubeconfig:     ${paths.kubeconfigPath}`,
+    '  Try:            npx osctl get jobs',
+    `                  kubectl --kubeconfig ${paths.kubeconfigPath} get jobs.openscheduler.io`,
+    '  No agent runs yet, so jobs stay Pending. Stop with Ctrl-C.',
+    '',
+  ].join('\n');
+}
+
+async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
+  let config: ResolvedConfig;
+  try {
+    config = await loadConfig(mode, flags);
+  } catch (err) {
+    fail(messageOf(err));
+  }
+  const logger = createLogger(config.logLevel, config.logFormat);
+  const options = config.server;
+  if (config.configFile) logger.info('read config file', { path: config.configFile });
+
+  let server: RunningServer;
+  try {
+    server = await startServer(options, { logger });
+  } catch (err) {
+    fail(messageOf(err));
+  }
+
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      process.stderr.write(`openscheduler: ${signal} again, exiting without a clean shutdown\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info('received signal, shutting down', { signal });
+    void shutdown();
+  };
+  const shutdown = async (): Promise<void> => {
+    try {
+      await server.close();
+      await removeEndpoints(options.dataDir, process.pid);
+    } catch (err) {
+      logger.error('shutdown failed', { error: messageOf(err) });
+      process.exitCode = 1;
+    }
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    logger.debug('after shutdown', { resources: process.getActiveResourcesInfo() });
+    // Nothing should keep the loop alive now; if something does, say so and exit anyway.
+    setTimeout(() => {
+      logger.warn('handles still open after shutdown; exiting', { resources: process.getActiveResourcesInfo() });
+      process.exit(process.exitCode ?? 0);
+    }, EXIT_WATCHDOG_MS).unref();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    let devPaths: { osctlConfigPath: string; kubeconfigPath: string } | undefined;
+    if (mode === 'dev') {
+      // The local agent joins `dev` with the agent work (a later issue); none is started here.
+      devPaths = await writeDevConfigs(server, options.dataDir);
+      process.stdout.write(banner(server, devPaths) + '\n');
+    }
+    await writeEndpoints(options.dataDir, {
+      pid: process.pid,
+      httpUrl: server.httpUrl,
+      httpsUrl: server.httpsUrl,
+      caPath: server.caPath,
+      adminPasswordPath: server.adminPasswordPath,
+      ...devPaths,
+    });
+  } catch (err) {
+    await server.close().catch(() => undefined);
+    fail(messageOf(err));
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('openscheduler')
+    .description('Open Scheduler daemons: a Kubernetes-style declarative batch job scheduler')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(`openscheduler: ${text}`) });
+  addServerOptions(program.command('server').description('run the control plane (API server)')).action(
+    async (flags: Record<string, unknown>) => run('server', flags),
+  );
+  addServerOptions(program.command('dev').description('run a local server on loopback and write osctl/kubectl configs for the admin')).action(
+    async (flags: Record<string, unknown>) => run('dev', flags),
+  );
+  program
+    .command('version')
+    .description('print the version')
+    .action(async () => {
+      process.stdout.write(`openscheduler ${await packageVersion()}\n`);
+    });
+  await program.parseAsync(argv);
+}
+
+main(process.argv).catch((err: unknown) => fail(messageOf(err)));

@@ -1,0 +1,242 @@
+// `npm run bench`: control-plane figures for both stores, each next to the raw limit measured in
+// the same run on the same machine.
+//
+// For each store (embedded SQLite, etcd started here on loopback):
+//   raw store  - puts/s of ifAbsent puts (10,000 x ~1.5 KB, 32 in flight) and p50/p99 of 500-key pages,
+//                straight on the Store (no HTTP, no JSON handling);
+//   raw HTTP   - GET /healthz round trips/s against the same server (32 in flight): the HTTP ceiling;
+//   API        - Job creates/s through POST (10,000 jobs, 32 in flight), list latency p50/p99 for pages of
+//                500 over the 10,000 jobs (limit/continue), and the server's heap (after a full GC) before
+//                and after holding 10,000 jobs. The server runs in a child process so its heap is its own.
+//
+// Usage: npm run bench [-- --jobs N] [-- --only sqlite|etcd]
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openStore } from '../store/index.js';
+import { startEtcd, type EtcdProcess } from '../test/harness/etcd.js';
+import { benchRawStore, type RawStoreFigures } from './bench-store.js';
+
+const CONCURRENCY = 32;
+const PAGE = 500;
+
+interface ApiFigures {
+  createsPerSec: number;
+  healthzPerSec: number;
+  listP50Ms: number;
+  listP99Ms: number;
+  pages: number;
+  heapBeforeMb: number;
+  heapAfterMb: number;
+  rssAfterMb: number;
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+
+function request(url: string, method: string, token: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      {
+        method,
+        agent,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Runs `total` tasks with `concurrency` in flight; returns the elapsed seconds. */
+async function inFlight(total: number, concurrency: number, task: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const start = process.hrtime.bigint();
+  const worker = async (): Promise<void> => {
+    while (next < total) await task(next++);
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+function jobBody(i: number): string {
+  return JSON.stringify({
+    apiVersion: 'openscheduler.io/v1',
+    kind: 'Job',
+    metadata: { name: `bench-${String(i).padStart(6, '0')}`, labels: { bench: 'true', shard: String(i % 16) } },
+    spec: {
+      driver: 'process',
+      command: ['/bin/sh', '-c'],
+      args: ['echo benchmark job number ' + i + ' && sleep 1'],
+      env: [{ name: 'GREETING', value: 'hello' }, { name: 'INDEX', value: String(i) }],
+      resources: { cpu: '250m', memory: '64Mi' },
+      timeoutSeconds: 600,
+      retryPolicy: { maxRetries: 3, backoffSeconds: 10 },
+    },
+  });
+}
+
+class ServerChild {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly httpUrl: string,
+    readonly token: string,
+  ) {}
+
+  static async start(flags: Record<string, unknown>): Promise<ServerChild> {
+    const script = fileURLToPath(new URL('./bench-server-child.js', import.meta.url));
+    const child = fork(script, [JSON.stringify(flags)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const ready = await new Promise<{ httpUrl: string; token: string }>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as { httpUrl: string; token: string }));
+      child.once('exit', (code) => reject(new Error(`bench server exited early with ${code}`)));
+    });
+    return new ServerChild(child, ready.httpUrl, ready.token);
+  }
+
+  heap(): Promise<{ heapUsed: number; rss: number }> {
+    return new Promise((resolve) => {
+      this.child.once('message', (m) => resolve(m as { heapUsed: number; rss: number }));
+      this.child.send({ cmd: 'heap' });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.send({ cmd: 'stop' });
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+async function benchApi(flags: Record<string, unknown>, jobs: number): Promise<ApiFigures> {
+  const server = await ServerChild.start(flags);
+  try {
+    const { httpUrl, token } = server;
+    const healthz = 5000;
+    const healthzSecs = await inFlight(healthz, CONCURRENCY, async () => {
+      const r = await request(`${httpUrl}/healthz`, 'GET', token);
+      if (r.status !== 200) throw new Error(`healthz: ${r.status}`);
+    });
+    const before = await server.heap();
+
+    const jobsUrl = `${httpUrl}/apis/openscheduler.io/v1/namespaces/default/jobs`;
+    const createSecs = await inFlight(jobs, CONCURRENCY, async (i) => {
+      const r = await request(jobsUrl, 'POST', token, jobBody(i));
+      if (r.status !== 201) throw new Error(`create ${i}: ${r.status} ${r.body.slice(0, 300)}`);
+    });
+
+    const latencies: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      let cont = '';
+      let seen = 0;
+      do {
+        const t0 = process.hrtime.bigint();
+        const r = await request(`${jobsUrl}?limit=${PAGE}${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`, 'GET', token);
+        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        if (r.status !== 200) throw new Error(`list: ${r.status} ${r.body.slice(0, 300)}`);
+        const list = JSON.parse(r.body) as { items: unknown[]; metadata: { continue?: string } };
+        seen += list.items.length;
+        cont = list.metadata.continue ?? '';
+      } while (cont);
+      if (seen !== jobs) throw new Error(`list returned ${seen} jobs, expected ${jobs}`);
+    }
+    latencies.sort((a, b) => a - b);
+    const after = await server.heap();
+    return {
+      createsPerSec: jobs / createSecs,
+      healthzPerSec: healthz / healthzSecs,
+      listP50Ms: percentile(latencies, 50),
+      listP99Ms: percentile(latencies, 99),
+      pages: latencies.length,
+      heapBeforeMb: before.heapUsed / 2 ** 20,
+      heapAfterMb: after.heapUsed / 2 ** 20,
+      rssAfterMb: after.rss / 2 ** 20,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+interface Row {
+  store: string;
+  raw: RawStoreFigures;
+  api: ApiFigures;
+}
+
+async function benchSqlite(jobs: number): Promise<Row> {
+  const dir = await mkdtemp(join(tmpdir(), 'os-bench-sqlite-'));
+  try {
+    const store = await openStore({ type: 'sqlite', path: join(dir, 'raw.db') });
+    const raw = await benchRawStore(store, { n: jobs, concurrency: CONCURRENCY }).finally(() => store.close());
+    const api = await benchApi({ dataDir: join(dir, 'server'), store: 'sqlite', httpPort: 0, httpsPort: 0 }, jobs);
+    return { store: 'sqlite', raw, api };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchEtcd(jobs: number): Promise<Row> {
+  const dir = await mkdtemp(join(tmpdir(), 'os-bench-etcd-'));
+  let etcd: EtcdProcess | undefined;
+  try {
+    etcd = await startEtcd();
+    const store = await openStore({ type: 'etcd', endpoints: [etcd.endpoint], prefix: '/bench-raw' });
+    const raw = await benchRawStore(store, { n: jobs, concurrency: CONCURRENCY }).finally(() => store.close());
+    const api = await benchApi(
+      { dataDir: join(dir, 'server'), etcdEndpoints: [etcd.endpoint], etcdPrefix: '/bench-api', httpPort: 0, httpsPort: 0 },
+      jobs,
+    );
+    return { store: 'etcd', raw, api };
+  } finally {
+    await etcd?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function report(rows: Row[], jobs: number): void {
+  const f = (n: number, d = 0): string => n.toFixed(d);
+  console.log(`\nOpen Scheduler control-plane benchmark: ${jobs} jobs, ${CONCURRENCY} in flight, pages of ${PAGE}`);
+  for (const { store, raw, api } of rows) {
+    console.log(`\n[${store}]`);
+    console.log(`  raw store puts/s            ${f(raw.putsPerSec)}`);
+    console.log(`  raw store page p50/p99      ${f(raw.listP50Ms, 1)} / ${f(raw.listP99Ms, 1)} ms`);
+    console.log(`  raw HTTP /healthz req/s     ${f(api.healthzPerSec)}`);
+    console.log(
+      `  API creates/s               ${f(api.createsPerSec)}  (${f((100 * api.createsPerSec) / raw.putsPerSec)}% of raw store puts; target >= 50%)`,
+    );
+    console.log(`  API page p50/p99            ${f(api.listP50Ms, 1)} / ${f(api.listP99Ms, 1)} ms over ${api.pages} pages (target p99 <= 50 ms)`);
+    console.log(
+      `  server heap                 ${f(api.heapBeforeMb, 1)} MB empty -> ${f(api.heapAfterMb, 1)} MB with ${jobs} jobs ` +
+        `(+${f(api.heapAfterMb - api.heapBeforeMb, 1)} MB; target <= 30 MB per 10,000), rss ${f(api.rssAfterMb)} MB`,
+    );
+  }
+}
+
+const jobs = Number(arg('jobs') ?? 10_000);
+const only = arg('only');
+const rows: Row[] = [];
+if (!only || only === 'sqlite') rows.push(await benchSqlite(jobs));
+if (!only || only === 'etcd') rows.push(await benchEtcd(jobs));
+agent.destroy();
+report(rows, jobs);

@@ -1,0 +1,117 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ConfigError,
+  isLoopback,
+  parseConfigFile,
+  resolveConfig,
+  settingsFromEnv,
+  settingsFromFlags,
+} from './config.js';
+
+const cwd = '/home/me/checkout';
+
+void describe('server configuration', () => {
+  void it('defaults dev to loopback, text logs and ./.openscheduler; server to 0.0.0.0 HTTPS and json logs', () => {
+    const dev = resolveConfig({ mode: 'dev', cwd });
+    assert.equal(dev.server.dataDir, '/home/me/checkout/.openscheduler');
+    assert.equal(dev.server.bindAddress, '127.0.0.1');
+    assert.equal(dev.server.httpBindAddress, '127.0.0.1');
+    assert.deepEqual([dev.server.httpPort, dev.server.httpsPort, dev.server.grpcPort], [8080, 8443, 50051]);
+    assert.deepEqual(dev.server.store, { type: 'sqlite', path: '/home/me/checkout/.openscheduler/state.db' });
+    assert.equal(dev.server.tokenTtlSeconds, 86400);
+    assert.equal(dev.server.storeTimeoutMs, 5000);
+    assert.equal(dev.server.bcryptCost, 12);
+    assert.equal(dev.logFormat, 'text');
+    assert.equal(dev.logLevel, 'info');
+
+    const server = resolveConfig({ mode: 'server', cwd });
+    assert.equal(server.server.dataDir, '/var/lib/openscheduler');
+    assert.equal(server.server.bindAddress, '0.0.0.0');
+    assert.equal(server.server.httpBindAddress, '127.0.0.1', 'plain HTTP stays on loopback');
+    assert.equal(server.logFormat, 'json');
+  });
+
+  void it('takes flags over environment over config file', () => {
+    const file = parseConfigFile('httpPort: 1001\nhttpsPort: 2001\ngrpcPort: 3001\nlogLevel: debug\n', '/etc/os.yaml');
+    const env = settingsFromEnv({ OPENSCHEDULER_HTTP_PORT: '1002', OPENSCHEDULER_HTTPS_PORT: '2002', OPENSCHEDULER_TOKEN_TTL: '90m' });
+    const flags = settingsFromFlags({ httpPort: '1003', tokenTtl: '2h' });
+    const { server, logLevel } = resolveConfig({ mode: 'server', cwd, file, env, flags });
+    assert.equal(server.httpPort, 1003);
+    assert.equal(server.httpsPort, 2002);
+    assert.equal(server.grpcPort, 3001);
+    assert.equal(server.tokenTtlSeconds, 7200);
+    assert.equal(logLevel, 'debug');
+  });
+
+  void it('reads JSON config files too, with durations as strings or seconds', () => {
+    const file = parseConfigFile('{"tokenTtlSeconds": 600, "storeTimeoutMs": "2s", "tlsSans": ["a.example.test"]}', 'c.json');
+    const { server } = resolveConfig({ mode: 'dev', cwd, file });
+    assert.equal(server.tokenTtlSeconds, 600);
+    assert.equal(server.storeTimeoutMs, 2000);
+    assert.deepEqual(server.tlsSans, ['a.example.test']);
+  });
+
+  void it('names the key of an unknown or mistyped config entry', () => {
+    assert.throws(() => parseConfigFile('htpPort: 80\n', '/etc/os.yaml'), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /^config file \/etc\/os\.yaml: unknown key "htpPort"/);
+      return true;
+    });
+    assert.throws(() => parseConfigFile('httpPort: eighty\n', 'c.yaml'), /config file c\.yaml: httpPort: must be integer/);
+    assert.throws(() => parseConfigFile('httpPort: 70000\n', 'c.yaml'), /httpPort: must be <= 65535/);
+    assert.throws(() => parseConfigFile('logFormat: xml\n', 'c.yaml'), /logFormat: must be one of json, text/);
+    assert.throws(() => parseConfigFile('tokenTtlSeconds: soon\n', 'c.yaml'), /tokenTtlSeconds: must be a duration/);
+    assert.throws(() => parseConfigFile('- a\n- b\n', 'c.yaml'), /must be object/);
+    assert.throws(() => parseConfigFile('httpPort: [1\n', 'c.yaml'), /not valid YAML\/JSON/);
+    assert.deepEqual(parseConfigFile('', 'empty.yaml'), {});
+  });
+
+  void it('names the variable or flag of a bad value', () => {
+    assert.throws(() => settingsFromEnv({ OPENSCHEDULER_HTTPS_PORT: 'x' }), /environment OPENSCHEDULER_HTTPS_PORT: must be a port number/);
+    assert.throws(() => settingsFromEnv({ OPENSCHEDULER_INSECURE_HTTP: 'maybe' }), /OPENSCHEDULER_INSECURE_HTTP: must be true or false/);
+    assert.throws(() => settingsFromFlags({ httpPort: '-1' }), /--http-port: must be a port number/);
+    assert.throws(() => settingsFromFlags({ logLevel: 'loud' }), /--log-level: must be one of/);
+    assert.throws(() => settingsFromFlags({ tokenTtl: '0s' }), /--token-ttl: must be at least 1s/);
+    assert.deepEqual(settingsFromEnv({ ALLOWED_ORIGINS: 'https://a.test, https://b.test', OPENSCHEDULER_DATA_DIR: '' }), {
+      allowedOrigins: ['https://a.test', 'https://b.test'],
+    });
+  });
+
+  void it('refuses plain HTTP off loopback unless --insecure-http', () => {
+    assert.throws(
+      () => resolveConfig({ mode: 'server', cwd, flags: settingsFromFlags({ httpBindAddress: '0.0.0.0' }) }),
+      /http-bind-address: plain HTTP is for loopback only, refusing 0\.0\.0\.0.*--insecure-http/,
+    );
+    const ok = resolveConfig({ mode: 'server', cwd, flags: settingsFromFlags({ httpBindAddress: '0.0.0.0', insecureHttp: true }) });
+    assert.equal(ok.server.httpBindAddress, '0.0.0.0');
+    assert.throws(() => resolveConfig({ mode: 'dev', cwd, flags: settingsFromFlags({ bindAddress: 'my host' }) }), /bind-address: must be an IP address/);
+    for (const a of ['127.0.0.1', '127.1.2.3', '::1', 'localhost', '::ffff:127.0.0.1']) assert.ok(isLoopback(a), a);
+    for (const a of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1']) assert.ok(!isLoopback(a), a);
+  });
+
+  void it('chooses the store from --store and --etcd-endpoints', () => {
+    const etcd = resolveConfig({ mode: 'server', cwd, flags: settingsFromFlags({ etcdEndpoints: ['127.0.0.1:2379,127.0.0.1:22379'], etcdPrefix: '/os' }) });
+    assert.deepEqual(etcd.server.store, { type: 'etcd', endpoints: ['127.0.0.1:2379', '127.0.0.1:22379'], prefix: '/os' });
+    const sqlite = resolveConfig({ mode: 'dev', cwd, flags: settingsFromFlags({ store: 'sqlite:db/state.db' }) });
+    assert.deepEqual(sqlite.server.store, { type: 'sqlite', path: '/home/me/checkout/db/state.db' });
+    assert.throws(() => resolveConfig({ mode: 'dev', cwd, flags: settingsFromFlags({ store: 'sqlite:x.db', etcdEndpoints: ['h:1'] }) }), /exclude each other/);
+    assert.throws(() => resolveConfig({ mode: 'dev', cwd, flags: settingsFromFlags({ store: 'etcd' }) }), /needs --etcd-endpoints/);
+    assert.throws(() => resolveConfig({ mode: 'dev', cwd, flags: settingsFromFlags({ store: 'mysql' }) }), /store: must be sqlite, sqlite:PATH or etcd/);
+    assert.throws(() => resolveConfig({ mode: 'dev', cwd, flags: settingsFromFlags({ etcdEndpoints: ['nohostport'] }) }), /"nohostport" is not host:port/);
+  });
+
+  void it('requires the TLS certificate and key together and passes JWT_SECRET through', () => {
+    assert.throws(() => resolveConfig({ mode: 'server', cwd, flags: settingsFromFlags({ tlsCertFile: 'a.crt' }) }), /must be given together/);
+    const { server } = resolveConfig({
+      mode: 'server',
+      cwd,
+      flags: settingsFromFlags({ tlsCertFile: 'a.crt', tlsPrivateKeyFile: '/k/a.key' }),
+      jwtSecret: 's'.repeat(40),
+    });
+    assert.equal(server.tlsCertFile, '/home/me/checkout/a.crt');
+    assert.equal(server.tlsKeyFile, '/k/a.key');
+    assert.equal(server.jwtSecret, 's'.repeat(40));
+    assert.throws(() => resolveConfig({ mode: 'dev', cwd, jwtSecret: 'é'.repeat(15) }), /^ConfigError: JWT_SECRET must be at least 32 bytes \(got 30\)/);
+  });
+});

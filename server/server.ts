@@ -1,0 +1,195 @@
+// The server assembly: store, authentication, API server, HTTP and HTTPS listeners, started in
+// order and stopped in reverse. The daemon's composition root (cmd/openscheduler.ts) and
+// in-process tests call startServer.
+import { mkdir, stat } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
+import type { Logger } from 'winston';
+import { kinds } from '../api/v1/index.js';
+import { createApiServer } from '../apiserver/api-server.js';
+import { setUpAuth, type IssuedToken } from '../apiserver/auth.js';
+import { ensureTlsMaterial } from '../apiserver/tls.js';
+import type { Store } from '../store/store.js';
+import { openStore } from '../store/index.js';
+import type { ServerOptions, StoreSpec } from './config.js';
+
+/** A startup failure with a one-line message fit for the operator (the cause is attached). */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+export interface RunningServer {
+  /** http://HOST:PORT of the plain listener (a loopback address unless --insecure-http). */
+  readonly httpUrl: string;
+  /** https://HOST:PORT; a wildcard bind address is reported as loopback. */
+  readonly httpsUrl: string;
+  /** The CA certificate clients should trust (undefined with a user-provided certificate). */
+  readonly caPath?: string;
+  readonly caCert?: string;
+  /** Where the generated admin password is (written by the server that created the admin). */
+  readonly adminPasswordPath: string;
+  /** Mints a token for an existing user (default lifetime: the configured token TTL). */
+  mintToken(username: string, ttlSeconds?: number): Promise<IssuedToken>;
+  /** Stops accepting, ends watches and connections, closes the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** How long in-flight requests may finish after close() before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 2000;
+
+function urlHost(address: string): string {
+  if (address === '0.0.0.0') return '127.0.0.1';
+  if (address === '::') return '[::1]';
+  return isIP(address) === 6 ? `[${address}]` : address;
+}
+
+function describeStore(spec: StoreSpec): string {
+  return spec.type === 'sqlite' ? `sqlite ${spec.path}` : `etcd ${spec.endpoints.join(',')}`;
+}
+
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as NodeJS.ErrnoException).code;
+  return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+}
+
+function listen(server: HttpServer, port: number, host: string, flag: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'the address is already in use'
+          : err.code === 'EACCES'
+            ? 'permission denied (ports below 1024 need privileges)'
+            : err.code === 'EADDRNOTAVAIL'
+              ? 'the address is not available on this host'
+              : errorText(err);
+      reject(new StartupError(`cannot listen on ${urlHost(host)}:${port} (${flag}): ${why}`, { cause: err }));
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ port, host });
+  });
+}
+
+function closeServer(server: HttpServer): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => resolve());
+  });
+}
+
+/**
+ * Starts the control plane's HTTP side. Throws StartupError (everything already opened is closed
+ * again) when the data dir, TLS material, store, auth bootstrap or a listener fails.
+ */
+export async function startServer(options: ServerOptions, deps: { readonly logger: Logger }): Promise<RunningServer> {
+  const { logger } = deps;
+  const cleanups: (() => Promise<void>)[] = [];
+  const undo = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => logger.warn('cleanup failed', { error: errorText(err) }));
+  };
+  try {
+    try {
+      await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new StartupError(`cannot create data dir ${options.dataDir}: ${errorText(err)} (choose another with --data-dir)`, { cause: err });
+    }
+    const dirMode = (await stat(options.dataDir)).mode & 0o777;
+    if (dirMode & 0o077) {
+      // the store file holds password hashes; the secret files are 0600 but the store may not be
+      logger.warn('the data dir is accessible to other users; it should have mode 0700', {
+        path: options.dataDir,
+        mode: dirMode.toString(8),
+      });
+    }
+    const tls = await ensureTlsMaterial({
+      dataDir: options.dataDir,
+      extraNames: options.tlsSans,
+      certFile: options.tlsCertFile,
+      keyFile: options.tlsKeyFile,
+      logger,
+    }).catch((err: unknown) => {
+      throw new StartupError(`TLS: ${errorText(err)}`, { cause: err });
+    });
+
+    let store: Store;
+    try {
+      store = await openStore({ ...options.store, timeoutMs: options.storeTimeoutMs, logger });
+    } catch (err) {
+      throw new StartupError(`cannot open the store (${describeStore(options.store)}): ${errorText(err)}`, { cause: err });
+    }
+    cleanups.push(() => store.close());
+
+    const auth = await setUpAuth({
+      store,
+      dataDir: options.dataDir,
+      logger,
+      jwtSecret: options.jwtSecret,
+      tokenTtlSeconds: options.tokenTtlSeconds,
+      bcryptCost: options.bcryptCost,
+    }).catch((err: unknown) => {
+      throw new StartupError(`authentication set-up failed: ${errorText(err)}`, { cause: err });
+    });
+
+    const api = createApiServer({ store, kinds, auth: auth.authenticator, logger });
+    cleanups.push(() => api.close());
+
+    const httpServer = createHttpServer(api.app);
+    const httpsServer = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, api.app);
+    const servers = [httpServer, httpsServer];
+    cleanups.push(async () => {
+      for (const s of servers) s.closeAllConnections();
+      await Promise.all(servers.map(closeServer));
+    });
+    const httpPort = await listen(httpServer, options.httpPort, options.httpBindAddress, '--http-port');
+    const httpsPort = await listen(httpsServer, options.httpsPort, options.bindAddress, '--https-port');
+    const httpUrl = `http://${urlHost(options.httpBindAddress)}:${httpPort}`;
+    const httpsUrl = `https://${urlHost(options.bindAddress)}:${httpsPort}`;
+    logger.info('serving', { httpUrl, httpsUrl, store: describeStore(options.store) });
+
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> => {
+      closing ??= (async () => {
+        logger.info('shutting down');
+        const closed = Promise.all(servers.map(closeServer)); // stop accepting; resolves when connections end
+        await api.close(); // ends watch streams
+        for (const s of servers) s.closeIdleConnections();
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, SHUTDOWN_GRACE_MS);
+        });
+        await Promise.race([closed, grace]);
+        clearTimeout(timer);
+        for (const s of servers) s.closeAllConnections();
+        await closed;
+        await store.close();
+        logger.info('stopped');
+      })();
+      return closing;
+    };
+
+    return {
+      httpUrl,
+      httpsUrl,
+      caPath: tls.caPath,
+      caCert: tls.caCert,
+      adminPasswordPath: auth.adminPasswordPath,
+      mintToken: (username, ttlSeconds) => auth.authenticator.mintToken(username, ttlSeconds),
+      close,
+    };
+  } catch (err) {
+    await undo();
+    throw err instanceof StartupError ? err : new StartupError(errorText(err), { cause: err });
+  }
+}
