@@ -1,6 +1,6 @@
 // Authentication: password login that issues JWTs (HS256), bearer-token checks, and the first-start
 // bootstrap of the admin user and the JWT secret. Implements the Authenticator of authn.ts.
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
@@ -75,7 +75,8 @@ interface CachedUser {
 export class JwtAuthenticator implements Authenticator {
   readonly routes: Router;
   private readonly users: UserRegistry;
-  private readonly secret: Buffer;
+  /** The HMAC key as a KeyObject: with a raw Buffer jsonwebtoken first tries (and fails) to parse it as a public key on every verify. */
+  private readonly secret: KeyObject;
   private readonly ttlSeconds: number;
   private readonly logger: Logger;
   private readonly now: () => number;
@@ -88,7 +89,7 @@ export class JwtAuthenticator implements Authenticator {
     const ttl = options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
     if (!Number.isInteger(ttl) || ttl <= 0) throw new RangeError(`token lifetime must be a positive number of seconds`);
     this.users = options.users;
-    this.secret = options.secret;
+    this.secret = createSecretKey(options.secret);
     this.ttlSeconds = ttl;
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
