@@ -214,13 +214,13 @@ void describe('API server', () => {
     const columns = table.columnDefinitions.map((c: { name: string }) => c.name);
     assert.equal(columns[0], 'Name');
     assert.equal(columns[columns.length - 1], 'Age');
-    assert.ok(columns.includes('Status'));
+    assert.ok(columns.includes('Phase'));
     for (const c of table.columnDefinitions) assert.deepEqual(Object.keys(c).sort(), ['description', 'format', 'name', 'priority', 'type']);
     assert.equal(table.rows.length, 1);
     const row = table.rows[0];
     assert.equal(row.cells.length, columns.length);
     assert.equal(row.cells[0], 't1');
-    assert.equal(row.cells[columns.indexOf('Status')], 'Pending');
+    assert.equal(row.cells[columns.indexOf('Phase')], 'Pending');
     assert.equal(row.cells[columns.length - 1], '5m30s');
     assert.equal(row.object.kind, 'PartialObjectMetadata');
     assert.equal(row.object.apiVersion, 'meta.k8s.io/v1');

@@ -3,6 +3,7 @@
 import {
   CompactedError,
   ConflictError,
+  FutureRevisionError,
   StoreClosedError,
   StoreUnavailableError,
 } from '../store/store.js';
@@ -143,6 +144,9 @@ export function toApiError(err: unknown, context: ErrorContext = {}): { error: A
       ),
       unexpected: false,
     };
+  }
+  if (err instanceof FutureRevisionError) {
+    return { error: apiError(400, 'BadRequest', 'resourceVersion is newer than the current revision of the store'), unexpected: false };
   }
   if (err instanceof StoreUnavailableError || err instanceof StoreClosedError) {
     return { error: serviceUnavailable('the storage backend is unavailable; retry later'), unexpected: true };

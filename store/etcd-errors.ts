@@ -1,6 +1,6 @@
 // The one mapping of etcd client errors to the Store's error classes.
 import { EtcdLeaseInvalidError, isRecoverableError } from 'etcd3';
-import { LeaseNotFoundError, StoreClosedError, StoreError, StoreUnavailableError } from './store.js';
+import { FutureRevisionError, LeaseNotFoundError, StoreClosedError, StoreError, StoreUnavailableError } from './store.js';
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -42,7 +42,7 @@ export function toStoreError(err: unknown, operation: string, closed: boolean): 
     return new LeaseNotFoundError(message, { cause: err });
   }
   if (message.includes('required revision is a future revision')) {
-    return new RangeError(`store ${operation}: the revision is newer than the current revision`, { cause: err });
+    return new FutureRevisionError(`store ${operation}: the revision is newer than the current revision`, { cause: err });
   }
   if (isEtcdUnavailable(err)) return new StoreUnavailableError(message, { cause: err });
   return new StoreError(message, { cause: err });

@@ -43,6 +43,7 @@ import {
   StoreClosedError,
   StoreError,
   StoreUnavailableError,
+  FutureRevisionError,
   type DeleteOptions,
   type DeleteResult,
   type KeyValue,
@@ -358,7 +359,7 @@ export class SqliteStore implements Store {
       checkListOptions(options);
       const revision = options.revision ?? this.rev;
       if (revision > this.rev) {
-        throw new RangeError(`store list: options.revision ${revision} is newer than the current revision ${this.rev}`);
+        throw new FutureRevisionError(`store list: options.revision ${revision} is newer than the current revision ${this.rev}`);
       }
       if (revision < this.compactRev) throw new CompactedError(revision, this.compactRev);
       const range = keyRange(prefix, options.after);
@@ -452,7 +453,7 @@ export class SqliteStore implements Store {
     const advanced = await this.run('compact', () => {
       checkRevision('compact', 'revision', revision);
       if (revision > this.rev) {
-        throw new RangeError(`store compact: revision ${revision} is newer than the current revision ${this.rev}`);
+        throw new FutureRevisionError(`store compact: revision ${revision} is newer than the current revision ${this.rev}`);
       }
       if (revision <= this.compactRev) return false;
       this.setMeta(META_COMPACT_REV, revision);

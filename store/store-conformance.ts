@@ -9,6 +9,7 @@ import {
   LeaseNotFoundError,
   StoreClosedError,
   StoreUnavailableError,
+  FutureRevisionError,
   type KeyValue,
   type Store,
   type WatchEvent,
@@ -239,7 +240,7 @@ export function storeConformanceSuite(name: string, harness: StoreHarness): void
         await assert.rejects(store.keepAlive('nope'), /lease must be a lease id/);
         await assert.rejects(store.compact(0), /revision must be an integer >= 1/);
         const current = await store.currentRevision();
-        await assert.rejects(store.list('', { revision: current + 1000 }), RangeError);
+        await assert.rejects(store.list('', { revision: current + 1000 }), FutureRevisionError);
         assert.throws(() => store.watch('', { fromRevision: 0 }), /options\.fromRevision must be an integer >= 1/);
       });
     });
@@ -379,7 +380,7 @@ export function storeConformanceSuite(name: string, harness: StoreHarness): void
         await store.compact(old); // older than the last compaction: nothing to do
         assert.equal(await store.compactedRevision(), kept);
         assert.equal((await store.get('c/b'))?.value, 'kept');
-        await assert.rejects(store.compact((await store.currentRevision()) + 100), RangeError);
+        await assert.rejects(store.compact((await store.currentRevision()) + 100), FutureRevisionError);
       });
     });
 

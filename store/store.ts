@@ -154,6 +154,11 @@ export class CompactedError extends StoreError {
   }
 }
 
+/** A read or compaction asked for a revision newer than the store's current revision. */
+export class FutureRevisionError extends StoreError {
+  override readonly name = 'FutureRevisionError';
+}
+
 /** The store did not answer in time or cannot be reached; maps to 503. */
 export class StoreUnavailableError extends StoreError {
   override readonly name = 'StoreUnavailableError';

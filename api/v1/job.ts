@@ -222,7 +222,7 @@ const programOf = (obj: ApiObject): string => {
 };
 
 const jobColumns: readonly PrintColumn[] = [
-  { name: 'Status', type: 'string', description: 'Lifecycle phase of the job.', priority: 0, jsonPath: '.status.phase', cell: (o) => phase(o) ?? '' },
+  { name: 'Phase', type: 'string', description: 'Lifecycle phase of the job.', priority: 0, jsonPath: '.status.phase', cell: (o) => phase(o) ?? '' },
   {
     name: 'Reason',
     type: 'string',
