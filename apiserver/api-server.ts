@@ -12,6 +12,7 @@ import { apiGroupDocument, apiGroupList, apiResourceList, apiVersions, versionIn
 import { ERROR_CONTEXT, resourceRoutes } from './resource-handlers.js';
 import {
   ApiError,
+  errorForLog,
   failureStatus,
   methodNotAllowed,
   routeNotFound,
@@ -194,7 +195,7 @@ function errorHandler(logger: winston.Logger) {
       error = mapped.error;
       if (mapped.unexpected) {
         const level = error.status.code === 503 ? 'warn' : 'error';
-        logger.log(level, 'request failed', { method: req.method, path: req.path, code: error.status.code, error: err });
+        logger.log(level, 'request failed', { method: req.method, path: req.path, code: error.status.code, error: errorForLog(err) });
       }
     }
     if (res.headersSent) {

@@ -153,3 +153,8 @@ export function toApiError(err: unknown, context: ErrorContext = {}): { error: A
   }
   return { error: internalError(), unexpected: true };
 }
+
+/** An error as a log field: winston renders a bare Error as {}. */
+export function errorForLog(err: unknown): { name: string; message: string; stack?: string } | string {
+  return err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err);
+}

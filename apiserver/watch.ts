@@ -11,7 +11,7 @@ import type winston from 'winston';
 import type { WatchEvent } from '../store/store.js';
 import { matches, readListPage, type Selection } from './list-reader.js';
 import { withResourceVersion, type ObjectStorage, type StoredObject } from './object-storage.js';
-import { badRequest, expired, serviceUnavailable, toApiError } from './status.js';
+import { badRequest, errorForLog, expired, serviceUnavailable, toApiError } from './status.js';
 import { toTable, type TableRequest } from './table.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -147,7 +147,7 @@ export class WatchHub {
     } catch (err) {
       if (!signal.aborted) {
         const { error, unexpected } = toApiError(err, { resource: storage.kind });
-        if (unexpected) this.options.logger.error('watch failed', { prefix: request.prefix, error: err });
+        if (unexpected) this.options.logger.error('watch failed', { prefix: request.prefix, error: errorForLog(err) });
         await send('ERROR', error.status);
       }
     } finally {
