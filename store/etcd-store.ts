@@ -128,6 +128,8 @@ export class EtcdStore implements Store {
   /** The revision seen at the previous automatic-compaction tick. */
   private revisionAtLastTick: number | undefined;
   private closed = false;
+  /** Set when a call ended with etcd unreachable; cleared by the next successful call. */
+  private unreachable = false;
 
   /** Creates the store and checks that etcd answers (StoreUnavailableError if not, within the timeout). */
   static async open(options: EtcdStoreOptions): Promise<EtcdStore> {
@@ -393,18 +395,30 @@ export class EtcdStore implements Store {
       for (;;) {
         if (this.closed) throw new StoreClosedError(`store ${operation}: the store is closed`);
         try {
-          return await call(deadline);
+          const result = await call(deadline);
+          this.unreachable = false;
+          return result;
         } catch (err) {
           const mapped = toStoreError(err, operation, this.closed);
+          const unavailable = mapped instanceof StoreUnavailableError;
+          // Retrying rides out a blip; once etcd is known to be unreachable, callers get their
+          // 503 at once instead of each waiting out the whole deadline.
           const retry =
-            mapped instanceof StoreUnavailableError &&
+            unavailable &&
+            !this.unreachable &&
             retryable(err) &&
             !deadline.signal.aborted &&
             Date.now() + RETRY_DELAY_MS < deadline.at;
-          if (!retry) throw mapped;
+          if (!retry) {
+            if (unavailable) this.unreachable = true;
+            throw mapped;
+          }
           await sleep(RETRY_DELAY_MS);
         }
       }
+    }).catch((err: unknown) => {
+      if (err instanceof StoreUnavailableError) this.unreachable = true;
+      throw err;
     });
   }
 

@@ -668,6 +668,13 @@ export function storeConformanceSuite(name: string, harness: StoreHarness): void
                 const took = Date.now() - started;
                 assert.ok(took <= timeoutMs + 1_000, `rejected after ${took} ms`);
               }
+              if (kind === 'down') {
+                // Once the backend is known to be unreachable, callers are not each made to wait out the deadline.
+                const started = Date.now();
+                await assert.rejects(store.get('to/a'), StoreUnavailableError);
+                const took = Date.now() - started;
+                assert.ok(took < timeoutMs / 2, `a call to a store known to be down took ${took} ms`);
+              }
             } finally {
               await restore();
             }
