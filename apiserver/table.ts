@@ -2,6 +2,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ApiObject } from '../api/meta.js';
 import type { ResourceKind } from '../api/kind.js';
+import { humanDuration } from '../util/duration.js';
 import { badRequest } from './status.js';
 
 export type IncludeObject = 'None' | 'Metadata' | 'Object';
@@ -43,37 +44,6 @@ export function tableRequest(headers: IncomingHttpHeaders, includeObjectParam: u
     throw badRequest(`includeObject must be None, Metadata or Object, not ${JSON.stringify(includeObject)}`);
   }
   return { apiVersion, includeObject };
-}
-
-/** kubectl's HumanDuration (k8s.io/apimachinery/pkg/util/duration): 45s, 5m30s, 3h, 2d, 3y. */
-export function humanDuration(ms: number): string {
-  const seconds = Math.trunc(ms / 1000);
-  if (seconds < -1) return '<invalid>';
-  if (seconds < 0) return '0s';
-  if (seconds < 120) return `${seconds}s`;
-  const minutes = Math.trunc(seconds / 60);
-  if (minutes < 10) {
-    const s = seconds % 60;
-    return s === 0 ? `${minutes}m` : `${minutes}m${s}s`;
-  }
-  if (minutes < 180) return `${minutes}m`;
-  const hours = Math.trunc(minutes / 60);
-  if (hours < 8) {
-    const m = minutes % 60;
-    return m === 0 ? `${hours}h` : `${hours}h${m}m`;
-  }
-  if (hours < 48) return `${hours}h`;
-  if (hours < 24 * 8) {
-    const h = hours % 24;
-    return h === 0 ? `${Math.trunc(hours / 24)}d` : `${Math.trunc(hours / 24)}d${h}h`;
-  }
-  if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24)}d`;
-  if (hours < 24 * 365 * 8) {
-    const days = Math.trunc(hours / 24) % 365;
-    const years = Math.trunc(hours / 24 / 365);
-    return days === 0 ? `${years}y` : `${years}y${days}d`;
-  }
-  return `${Math.trunc(hours / 24 / 365)}y`;
 }
 
 export interface TableColumnDefinition {

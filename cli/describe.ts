@@ -1,7 +1,7 @@
 // `osctl describe` text: metadata, spec as a titled tree, status with conditions and attempts
 // as tables, then events. Pure functions of the object, the events and the clock.
 import type { ApiObject } from '../api/meta.js';
-import { age } from './duration.js';
+import { age } from '../util/duration.js';
 import { type Json, field, isRecord, scalarText } from './objects.js';
 import { type CliResource, JOB } from './resources.js';
 

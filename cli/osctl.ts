@@ -6,7 +6,7 @@ import { type CommandEnv, type GlobalOptions, type OsctlDeps, type Session, open
 import { deleteCommand } from './delete-command.js';
 import { describeCommand } from './describe-command.js';
 import { diffCommand } from './diff-command.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../util/duration.js';
 import { CliError, formatError } from './errors.js';
 import { getCommand } from './get-command.js';
 import { loginCommand } from './login-command.js';

@@ -2,7 +2,7 @@
 // lists (a list is printed as `{apiVersion: v1, kind: List, items}`, streamed item by item).
 import { stringify } from 'yaml';
 import type { ApiObject } from '../api/meta.js';
-import { age } from './duration.js';
+import { age } from '../util/duration.js';
 import { field, isRecord, scalarText, text } from './objects.js';
 import { type CliResource, NODE, qualifiedName } from './resources.js';
 

@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import type { ApiObject, ObjectList } from '../api/meta.js';
 import type { CommandEnv, Session } from './context.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../util/duration.js';
 import { CliError } from './errors.js';
 import { field, isRecord, scalarText } from './objects.js';
 import { type CliResource, JOB, collectionPath, parseResourceArgs, qualifiedName } from './resources.js';

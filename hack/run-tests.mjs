@@ -2,10 +2,12 @@
 // `npm test`: type-check and compile, then run every *.test.js under dist with node's test runner.
 // Usage: npm test [-- PATTERN...]   (substrings of test file paths to select)
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+// A clean build: tsc never removes the output of a source file that was moved or deleted.
+rmSync(join(root, 'dist'), { recursive: true, force: true });
 const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 

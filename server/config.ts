@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { parseDuration } from '../cli/duration.js';
+import { parseDuration } from '../util/duration.js';
 import { DEFAULT_TOKEN_TTL_SECONDS, MIN_JWT_SECRET_BYTES } from '../apiserver/auth.js';
 import type { StoreSpec } from '../store/index.js';
 import { DEFAULT_STORE_TIMEOUT_MS } from '../store/store.js';

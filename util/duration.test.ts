@@ -52,3 +52,26 @@ void test('age of a timestamp relative to now', () => {
   assert.equal(age(undefined, now), '<unknown>');
   assert.equal(age('yesterday', now), '<unknown>');
 });
+
+test('formats ages as kubectl HumanDuration does', () => {
+  const s = 1000;
+  const cases: [number, string][] = [
+    [-5 * s, '<invalid>'],
+    [0, '0s'],
+    [45 * s, '45s'],
+    [119 * s, '119s'],
+    [330 * s, '5m30s'],
+    [600 * s, '10m'],
+    [179 * 60 * s, '179m'],
+    [3 * 3600 * s, '3h'],
+    [(3 * 3600 + 20 * 60) * s, '3h20m'],
+    [30 * 3600 * s, '30h'],
+    [2 * 86400 * s, '2d'],
+    [(3 * 86400 + 5 * 3600) * s, '3d5h'],
+    [100 * 86400 * s, '100d'],
+    [(3 * 365 + 10) * 86400 * s, '3y10d'],
+    [10 * 365 * 86400 * s, '10y'],
+  ];
+  for (const [ms, expected] of cases) assert.equal(humanDuration(ms), expected, `${ms} ms`);
+});
+
