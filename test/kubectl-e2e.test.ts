@@ -25,7 +25,7 @@ const jobManifest = (name: string, labels: Record<string, string>, args: string[
     spec: { driver: 'process', command: ['/bin/echo'], args },
   });
 
-describe('kubectl against the API (e2e)', () => {
+void describe('kubectl against the API (e2e)', () => {
   let server: ServerProcess;
   let work: string;
   let kubectlEnv: NodeJS.ProcessEnv;
@@ -39,7 +39,7 @@ describe('kubectl against the API (e2e)', () => {
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code?: number | string; stdout?: string; stderr?: string; killed?: boolean };
-      if (e.killed) throw new Error(`kubectl ${args.join(' ')} timed out after ${timeoutMs} ms`);
+      if (e.killed) throw new Error(`kubectl ${args.join(' ')} timed out after ${timeoutMs} ms`, { cause: err });
       if (typeof e.code !== 'number') throw err;
       return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
     }
@@ -57,7 +57,7 @@ describe('kubectl against the API (e2e)', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  it('applies a manifest: created, then unchanged, then configured', async () => {
+  void it('applies a manifest: created, then unchanged, then configured', async () => {
     const file = join(work, 'job.json');
     await writeFile(file, jobManifest('kube-hello', { team: 'a' }, ['hello']));
     const created = await kubectl(['apply', '-f', file]);
@@ -79,7 +79,7 @@ describe('kubectl against the API (e2e)', () => {
     assert.match(yaml.stdout, /- again/);
   });
 
-  it('rejects an invalid manifest with the field path', async () => {
+  void it('rejects an invalid manifest with the field path', async () => {
     const file = join(work, 'bad.json');
     await writeFile(
       file,
@@ -95,7 +95,7 @@ describe('kubectl against the API (e2e)', () => {
     assert.match(res.stderr, /spec\.timeoutSeconds/);
   });
 
-  it('gets jobs as a table, as YAML and across namespaces', async () => {
+  void it('gets jobs as a table, as YAML and across namespaces', async () => {
     const table = await kubectl(['get', 'jobs.openscheduler.io']);
     assert.equal(table.code, 0, table.stderr);
     const lines = table.stdout.trim().split('\n');
@@ -121,7 +121,7 @@ describe('kubectl against the API (e2e)', () => {
     assert.doesNotMatch(labelled.stdout, /kube-hello/);
   });
 
-  it('watches: get -w prints a later change', async () => {
+  void it('watches: get -w prints a later change', async () => {
     const child = spawn('kubectl', ['--kubeconfig', server.kubeconfigPath, 'get', 'jobs.openscheduler.io', '-w'], {
       env: kubectlEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -142,7 +142,7 @@ describe('kubectl against the API (e2e)', () => {
     }
   });
 
-  it('describes a job', async () => {
+  void it('describes a job', async () => {
     const res = await kubectl(['describe', 'jobs.openscheduler.io', 'kube-hello']);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /Name:\s+kube-hello/);
@@ -150,7 +150,7 @@ describe('kubectl against the API (e2e)', () => {
     assert.match(res.stdout, /Kind:\s+Job/);
   });
 
-  it('deletes a job and does not hang waiting for it', async () => {
+  void it('deletes a job and does not hang waiting for it', async () => {
     const res = await kubectl(['delete', 'jobs.openscheduler.io', 'kube-hello'], 20_000);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /job\.openscheduler\.io "kube-hello" deleted/);
@@ -162,7 +162,7 @@ describe('kubectl against the API (e2e)', () => {
     assert.match(again.stderr, /not found/);
   });
 
-  it('explains the schema from the OpenAPI document', async () => {
+  void it('explains the schema from the OpenAPI document', async () => {
     const res = await kubectl(['explain', 'jobs.spec']);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /driver/);

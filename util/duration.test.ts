@@ -53,7 +53,7 @@ void test('age of a timestamp relative to now', () => {
   assert.equal(age('yesterday', now), '<unknown>');
 });
 
-test('formats ages as kubectl HumanDuration does', () => {
+void test('formats ages as kubectl HumanDuration does', () => {
   const s = 1000;
   const cases: [number, string][] = [
     [-5 * s, '<invalid>'],
