@@ -453,9 +453,9 @@ void describe('Job field selectors and columns', () => {
 
   void it('renders table cells', () => {
     const cells = Object.fromEntries(jobKind.columns.map((c) => [c.name, c.cell(placed())]));
-    assert.deepEqual(cells, { Status: 'Running', Reason: 'Started', Driver: 'podman', Attempts: 2, Node: 'node-1', Priority: 7, Image: 'localhost/busybox:test' });
+    assert.deepEqual(cells, { Phase: 'Running', Reason: 'Started', Driver: 'podman', Attempts: 2, Node: 'node-1', Priority: 7, Image: 'localhost/busybox:test' });
     const fresh = Object.fromEntries(jobKind.columns.map((c) => [c.name, c.cell(processJob() as ApiObject)]));
-    assert.deepEqual(fresh, { Status: '', Reason: '', Driver: 'process', Attempts: 0, Node: '<none>', Priority: 0, Image: '/bin/sh -c' });
+    assert.deepEqual(fresh, { Phase: '', Reason: '', Driver: 'process', Attempts: 0, Node: '<none>', Priority: 0, Image: '/bin/sh -c' });
     assert.deepEqual(
       jobKind.columns.filter((c) => c.priority === 1).map((c) => c.name),
       ['Node', 'Priority', 'Image'],
