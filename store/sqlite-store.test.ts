@@ -132,6 +132,20 @@ void describe('SqliteStore', () => {
     }
   });
 
+  void it('creates the file and its WAL readable by the owner only (mode 0600)', async () => {
+    const path = newPath();
+    const store = SqliteStore.open({ path });
+    try {
+      await store.put('k', 'v');
+      // (exclusive locking mode keeps the WAL index in memory: there is no -shm file)
+      for (const file of [path, `${path}-wal`]) {
+        assert.equal((await stat(file)).mode & 0o777, 0o600, file);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   void it('a second process cannot open a file in use: StoreUnavailableError within the timeout', async () => {
     const path = newPath();
     const store = SqliteStore.open({ path });

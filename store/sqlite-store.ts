@@ -18,7 +18,7 @@
 // delete events). As etcd does on a leader change, opening the store renews every lease's TTL,
 // so downtime never expires a lease.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { checkTimeoutMs, withDeadline } from './deadline.js';
@@ -270,6 +270,9 @@ export class SqliteStore implements Store {
     let db: Database.Database | undefined;
     try {
       mkdirSync(dirname(compiled.path), { recursive: true, mode: 0o700 });
+      // The file holds every object (user password hashes too): only its owner may read it. SQLite
+      // gives the -wal and -shm files the mode of the database file.
+      closeSync(openSync(compiled.path, 'a', 0o600));
       db = new Database(compiled.path, { timeout: compiled.timeoutMs });
       db.pragma('locking_mode = EXCLUSIVE');
       db.pragma('journal_mode = WAL');
