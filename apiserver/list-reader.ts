@@ -7,7 +7,7 @@
 import type { ApiObject } from '../api/meta.js';
 import type { ResourceKind } from '../api/kind.js';
 import { CompactedError } from '../store/store.js';
-import type { ObjectStorage, StoredObject } from './object-storage.js';
+import { ObjectStorage, type StoredObject } from './object-storage.js';
 import {
   COMMON_FIELD_SELECTORS,
   matchesFields,
@@ -65,8 +65,16 @@ export function scanPrefix(storage: ObjectStorage, namespace: string | undefined
   const ns = storage.kind.namespaced ? (namespace ?? equal('metadata.namespace')) : undefined;
   const name = equal('metadata.name');
   const valid = (s: string | undefined): s is string => s !== undefined && s !== '' && !s.includes('/');
-  if (name !== undefined && valid(name) && (!storage.kind.namespaced || valid(ns))) return storage.key(ns, name);
-  if (storage.kind.namespaced && valid(ns)) return storage.collectionPrefix(ns);
+  // A value no key can hold (NUL, too long) matches nothing: scan the collection, which the selection then filters.
+  const storable = (key: string): string | undefined => (ObjectStorage.storableKey(key) ? key : undefined);
+  if (name !== undefined && valid(name) && (!storage.kind.namespaced || valid(ns))) {
+    const key = storable(storage.key(ns, name));
+    if (key !== undefined) return key;
+  }
+  if (storage.kind.namespaced && valid(ns)) {
+    const prefix = storable(storage.collectionPrefix(ns));
+    if (prefix !== undefined) return prefix;
+  }
   return storage.collectionPrefix(namespace);
 }
 
@@ -89,7 +97,7 @@ export function decodeContinue(token: string, prefix: string): ContinueState {
     throw invalidToken();
   }
   const { v, rv, key } = (parsed ?? {}) as { v?: unknown; rv?: unknown; key?: unknown };
-  if (v !== 1 || !Number.isSafeInteger(rv) || (rv as number) < 1 || typeof key !== 'string' || !key.startsWith(prefix)) {
+  if (v !== 1 || !Number.isSafeInteger(rv) || (rv as number) < 1 || typeof key !== 'string' || !key.startsWith(prefix) || !ObjectStorage.storableKey(key)) {
     throw invalidToken();
   }
   return { revision: rv as number, key };

@@ -6,6 +6,7 @@
 import type { ApiObject, ObjectMeta } from '../api/meta.js';
 import type { ResourceKind } from '../api/kind.js';
 import type { KeyValue, ListResult, Store } from '../store/store.js';
+import { isStorableKey } from '../store/store-args.js';
 
 /** One managedFields entry, in the Kubernetes format (see server-side-apply.ts). */
 export interface ManagedFieldsEntry {
@@ -62,8 +63,15 @@ export class ObjectStorage {
     return JSON.stringify(withoutResourceVersion(obj));
   }
 
+  /** False for keys the store rejects (NUL, too long, broken Unicode): no object can live there. */
+  static storableKey(key: string): boolean {
+    return isStorableKey(key);
+  }
+
   async get(namespace: string | undefined, name: string): Promise<Versioned | undefined> {
-    const kv = await this.store.get(this.key(namespace, name));
+    const key = this.key(namespace, name);
+    if (!ObjectStorage.storableKey(key)) return undefined;
+    const kv = await this.store.get(key);
     return kv === undefined ? undefined : { object: this.decode(kv), kv };
   }
 

@@ -154,4 +154,19 @@ void describe('PATCH', () => {
     const otherName = await s.request('PATCH', `${JOBS}/ssa3?fieldManager=m`, { raw: bad.replace('ssa3', 'zzz'), contentType: APPLY });
     assert.equal(otherName.status, 400);
   });
+
+  void it('server-side apply accepts the same nulls when it creates as when it updates', async () => {
+    const manifest = (name: string): string =>
+      `apiVersion: openscheduler.io/v1\nkind: Job\nmetadata:\n  name: ${name}\n  labels: {keep: "1", gone: null}\n  annotations:\n` +
+      'spec: {driver: process, command: [/bin/echo], timeoutSeconds: null, retryPolicy: {maxRetries: null}}\n';
+    const created = await s.request('PATCH', `${JOBS}/ssa-null?fieldManager=m`, { raw: manifest('ssa-null'), contentType: APPLY });
+    assert.equal(created.status, 201, created.text);
+    assert.deepEqual(created.body.metadata.labels, { keep: '1' });
+    assert.equal(created.body.metadata.annotations, undefined);
+    assert.equal(created.body.spec.timeoutSeconds, undefined);
+    assert.equal(created.body.spec.retryPolicy.maxRetries, 0, 'defaulted');
+    const again = await s.request('PATCH', `${JOBS}/ssa-null?fieldManager=m`, { raw: manifest('ssa-null'), contentType: APPLY });
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.body.metadata.resourceVersion, created.body.metadata.resourceVersion, 'unchanged');
+  });
 });

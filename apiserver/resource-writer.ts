@@ -20,7 +20,7 @@ import {
   type StoredObject,
   type Versioned,
 } from './object-storage.js';
-import { ApplyConflictError, appliedFieldPaths, applyEntry, mergeApplied } from './server-side-apply.js';
+import { ApplyConflictError, appliedFieldPaths, applyEntry, mergeApplied, withoutAppliedNulls } from './server-side-apply.js';
 import {
   alreadyExists,
   badRequest,
@@ -153,7 +153,8 @@ export class ResourceWriter {
       const current = await this.storage.get(namespace, name);
       try {
         if (current === undefined) {
-          const withName = { ...config, metadata: { ...(isJsonObject(config.metadata) ? config.metadata : {}), name } };
+          const body = withoutAppliedNulls(config, options.includeStatus);
+          const withName = { ...body, metadata: { ...(isJsonObject(body.metadata) ? body.metadata : {}), name } };
           const obj = this.newObject(withName, namespace);
           const paths = appliedFieldPaths(config, options.includeStatus);
           if (paths.length > 0) obj.metadata.managedFields = [applyEntry(paths, options)];

@@ -151,6 +151,20 @@ function nullLeaves(config: JsonObject, includeStatus: boolean): FieldPath[] {
   return out;
 }
 
+/**
+ * The manifest an apply creates an object from: its nulls (removals when the object exists)
+ * dropped, so that creating and updating accept the same manifests.
+ */
+export function withoutAppliedNulls(config: JsonObject, includeStatus: boolean): JsonObject {
+  const out = cloneJson(config);
+  for (const path of nullLeaves(out, includeStatus)) removeAt(out, path);
+  const metadata = out.metadata;
+  if (isJsonObject(metadata)) {
+    for (const section of ['labels', 'annotations']) if (metadata[section] === null) delete metadata[section];
+  }
+  return out;
+}
+
 export interface ApplyOptions {
   readonly manager: string;
   readonly force: boolean;

@@ -123,8 +123,12 @@ export class WatchHub {
     res.setHeader('Cache-Control', 'no-cache, private');
     res.flushHeaders();
 
+    // A bookmark carries the list revision: sending one before every initial ADDED is out would
+    // let a client resume past objects it never received.
+    let initialSent = false;
     if (request.allowBookmarks) {
       const bookmark = (): void => {
+        if (!initialSent) return;
         void send('BOOKMARK', {
           kind: storage.kind.kind,
           apiVersion: `${storage.kind.group}/${storage.kind.version}`,
@@ -136,6 +140,7 @@ export class WatchHub {
 
     try {
       for (const obj of initial) await send('ADDED', render(obj));
+      initialSent = true;
       for await (const batch of storage.store.watch(request.prefix, { fromRevision, signal })) {
         for (const event of batch) {
           const out = translate(storage, selection, event);

@@ -19,6 +19,11 @@ export function checkPrefix(operation: string, prefix: unknown): asserts prefix 
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** True for a key every store accepts: non-empty, at most MAX_KEY_LENGTH, no NUL, well-formed Unicode. */
+export function isStorableKey(key: string): boolean {
+  return key.length > 0 && key.length <= MAX_KEY_LENGTH && !key.includes('\0') && !LONE_SURROGATE.test(key);
+}
+
 function checkKeyText(operation: string, text: string, name: string): void {
   if (text.length > MAX_KEY_LENGTH) {
     throw new RangeError(`store ${operation}: ${name} must be at most ${MAX_KEY_LENGTH} characters`);
