@@ -64,6 +64,9 @@ void describe('watch', () => {
     assert.equal(fromList.events.length, 1, 'no replay of existing objects');
     const bad = await s.request('GET', `${ns}?watch=true&resourceVersion=abc`);
     assert.equal(bad.status, 400);
+    const future = await s.request('GET', `${ns}?watch=true&resourceVersion=999999999`);
+    assert.equal(future.status, 400);
+    assert.match(future.body.message, /newer than the current revision/);
   });
 
   void it('answers 410 Gone for a compacted resourceVersion', async () => {

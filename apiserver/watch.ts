@@ -70,6 +70,11 @@ export class WatchHub {
       if (requested + 1 < oldest) {
         throw expired(`too old resource version: ${requested} (${oldest}); start again from a fresh list`);
       }
+      // Like kube-apiserver's "Too large resource version": a watch from the future would sit silent.
+      const current = await storage.store.currentRevision();
+      if (requested > current) {
+        throw badRequest(`resourceVersion: ${requested} is newer than the current revision ${current}; start from a fresh list`);
+      }
       fromRevision = requested + 1;
     }
     if (this.closed) throw serviceUnavailable('the server is shutting down');
