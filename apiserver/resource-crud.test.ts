@@ -59,6 +59,18 @@ void describe('resource CRUD', () => {
     assert.equal(again.body.reason, 'NotFound');
   });
 
+  void it('treats null fields in POST and PUT bodies as unset, as Kubernetes does for CRDs', async () => {
+    const manifest = jobManifest('nulls', { labels: { a: 'b' } });
+    const body = { ...manifest, metadata: { ...manifest.metadata, annotations: null }, spec: { ...manifest.spec, timeoutSeconds: null } };
+    const created = await s.request('POST', JOBS, { body });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.metadata.annotations, undefined);
+    assert.equal(created.body.spec.timeoutSeconds, undefined);
+    const replaced = await s.request('PUT', `${JOBS}/nulls`, { body: { ...body, metadata: { ...body.metadata, labels: null } } });
+    assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
+    assert.equal(replaced.body.metadata.labels, undefined);
+  });
+
   void it('answers 409 AlreadyExists for a second create', async () => {
     assert.equal((await s.request('POST', JOBS, { body: jobManifest('dup') })).status, 201);
     const second = await s.request('POST', JOBS, { body: jobManifest('dup') });

@@ -77,7 +77,8 @@ export class ResourceWriter {
 
   /** POST: creates the object from `body` in `namespace` (ConflictError when it exists). */
   async create(body: JsonObject, namespace: string | undefined, dryRun: boolean): Promise<StoredObject> {
-    const obj = this.newObject(body, namespace);
+    // As for CRDs in Kubernetes, a null field means "not set" (e.g. an empty `annotations:` in YAML).
+    const obj = this.newObject(withoutAppliedNulls(body, !this.kind.hasStatus), namespace);
     await this.checkObject(obj);
     if (dryRun) {
       if ((await this.storage.get(namespace, obj.metadata.name)) !== undefined) {
@@ -96,7 +97,8 @@ export class ResourceWriter {
   /** PUT: replaces labels, annotations and spec (status too for kinds without a status subresource). */
   replace(namespace: string | undefined, name: string, body: JsonObject, dryRun: boolean): Promise<WriteResult> {
     this.checkIdentity(body, namespace, name);
-    return this.readModifyWrite(namespace, name, dryRun, (current) => this.nextFromDesired(current.object, body));
+    const desired = withoutAppliedNulls(body, !this.kind.hasStatus);
+    return this.readModifyWrite(namespace, name, dryRun, (current) => this.nextFromDesired(current.object, desired));
   }
 
   /** PATCH (merge or JSON patch): `patch` maps the current object to the desired one. */
