@@ -254,4 +254,34 @@ void describe('openscheduler server (process)', () => {
       await exited;
     }
   });
+
+  void it('a SIGTERM while dev is writing its configs exits 0 and leaves no endpoints file behind', async () => {
+    // The window between "serving" and the endpoints file being written is a few milliseconds.
+    for (const delayMs of [1, 3, 6, 10]) {
+      const dataDir = join(work, `early-${delayMs}`);
+      const child = spawn(
+        process.execPath,
+        binArgs('openscheduler', ['dev', '--data-dir', dataDir, '--http-port', '0', '--https-port', '0', '--bcrypt-cost', '10']),
+        { cwd: repoRoot, env: childEnv({ HOME: work, OSCTL_CONFIG: join(dataDir, 'osctl.yaml') }), stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let stderr = '';
+      const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+      const serving = new Promise<void>((resolve) => {
+        child.stderr.setEncoding('utf8').on('data', (d: string) => {
+          stderr += d;
+          if (/INFO +serving /.test(stderr)) resolve();
+        });
+      });
+      try {
+        await Promise.race([serving, exited]);
+        await sleep(delayMs);
+        child.kill('SIGTERM');
+        assert.equal(await exited, 0, stderr);
+        assert.equal(await readEndpoints(dataDir), undefined, `SIGTERM ${delayMs} ms after serving left endpoints.json:\n${stderr}`);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+        await exited;
+      }
+    }
+  });
 });

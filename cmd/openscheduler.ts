@@ -178,6 +178,8 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
   }
 
   let stopping = false;
+  /** Writing the dev configs and the endpoints file; a shutdown waits for it so that it removes what it wrote. */
+  let announced: Promise<void> = Promise.resolve();
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
       process.stderr.write(`openscheduler: ${signal} again, exiting without a clean shutdown\n`);
@@ -190,6 +192,7 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
   const shutdown = async (): Promise<void> => {
     try {
       await server.close();
+      await announced;
       await removeEndpoints(options.dataDir, process.pid);
     } catch (err) {
       logger.error('shutdown failed', { error: messageOf(err) });
@@ -207,7 +210,7 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
-  try {
+  const announce = async (): Promise<void> => {
     let devPaths: { osctlConfigPath: string; kubeconfigPath: string } | undefined;
     if (mode === 'dev') {
       // The local agent joins `dev` with the agent work (a later issue); none is started here.
@@ -222,10 +225,13 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
       adminPasswordPath: server.adminPasswordPath,
       ...devPaths,
     });
-  } catch (err) {
+  };
+  announced = announce().catch(async (err: unknown) => {
+    if (stopping) return; // a signal closed the server while it was starting up
     await server.close().catch(() => undefined);
     fail(messageOf(err));
-  }
+  });
+  await announced;
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open as openFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 import { storeConformanceSuite } from './store-conformance.js';
-import { CompactedError, StoreUnavailableError, type Store } from './store.js';
+import { CompactedError, StoreError, StoreUnavailableError, type Store } from './store.js';
 
 let dir: string;
 before(async () => {
@@ -185,6 +185,29 @@ void describe('SqliteStore', () => {
     } finally {
       await reopened.close();
     }
+  });
+
+  void it('refuses to open a file with damaged pages, with a one-line StoreError', async () => {
+    const path = newPath();
+    const store = SqliteStore.open({ path, compactIntervalMs: 0 });
+    for (let i = 0; i < 2_000; i++) await store.put(`damaged/${String(i).padStart(5, '0')}`, 'v'.repeat(200));
+    await store.close();
+    assert.equal(await stat(`${path}-wal`).then(() => true, () => false), false, 'the WAL was checkpointed on close');
+    // Overwrite pages in the middle of the file (not the header or schema, which open() reads anyway).
+    const pageSize = 4096;
+    const pages = Math.floor((await stat(path)).size / pageSize);
+    const handle = await openFile(path, 'r+');
+    try {
+      await handle.write(Buffer.alloc(4 * pageSize, 0xab), 0, 4 * pageSize, Math.floor(pages / 2) * pageSize);
+    } finally {
+      await handle.close();
+    }
+    assert.throws(() => SqliteStore.open({ path, compactIntervalMs: 0 }), (err: unknown) => {
+      assert.ok(err instanceof StoreError, String(err));
+      assert.match(err.message, /is damaged/);
+      assert.doesNotMatch(err.message, /\n/);
+      return true;
+    });
   });
 
   void it('rejects bad options with the option name', () => {

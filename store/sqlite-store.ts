@@ -278,6 +278,11 @@ export class SqliteStore implements Store {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('journal_size_limit = 67108864');
+      // Opening reads only the header and schema: find damaged pages now, not request by request.
+      const check = String(db.pragma('quick_check(1)', { simple: true }));
+      if (check !== 'ok') {
+        throw new StoreError(`store open: ${compiled.path} is damaged (${check.replace(/\s*\n\s*/g, '; ')}); restore it from a backup`);
+      }
       db.exec(SCHEMA);
       return new SqliteStore(db, compiled);
     } catch (err) {
