@@ -1,0 +1,294 @@
+// The scheduler on a real SqliteStore, driven by the controller runtime's Manager and Controller.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { Job, Node } from '../../api/v1/index.js';
+import { ConflictError, type PutOptions, type PutResult, type Store } from '../../store/store.js';
+import { Manager } from '../runtime/index.js';
+import { openTempStore, waitFor, type TempStore } from '../runtime/test-support.js';
+import {
+  decodeJob,
+  decodeNode,
+  isRunnable,
+  JOBS_PREFIX,
+  NODES_PREFIX,
+  newSchedulerController,
+  newSchedulerInformers,
+  type Scheduler,
+} from './scheduler.js';
+
+interface NodeOpts {
+  cpu: string;
+  memory: string;
+  drivers: string[];
+  ready?: boolean;
+  labels?: Record<string, string>;
+}
+
+function nodeObject(name: string, o: NodeOpts): Node {
+  return {
+    apiVersion: 'openscheduler.io/v1',
+    kind: 'Node',
+    metadata: { name, ...(o.labels ? { labels: o.labels } : {}) },
+    spec: {},
+    status: {
+      allocatable: { cpu: o.cpu, memory: o.memory },
+      drivers: o.drivers,
+      conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }],
+    },
+  };
+}
+
+interface JobOpts {
+  driver?: 'process' | 'podman' | 'incus';
+  cpu?: string;
+  memory?: string;
+  priority?: number;
+  reason?: string;
+}
+
+function jobObject(name: string, o: JobOpts = {}): Job {
+  return {
+    apiVersion: 'openscheduler.io/v1',
+    kind: 'Job',
+    metadata: { name, namespace: 'default', creationTimestamp: '2026-01-01T00:00:00Z' },
+    spec: {
+      driver: o.driver ?? 'process',
+      ...(o.driver === 'podman' ? { image: 'localhost/busybox:test' } : { command: ['true'] }),
+      resources: { cpu: o.cpu ?? '100m', memory: o.memory ?? '64Mi' },
+      ...(o.priority !== undefined ? { priority: o.priority } : {}),
+    },
+    status: { phase: 'Pending', attempts: 0, ...(o.reason !== undefined ? { reason: o.reason } : {}) },
+  };
+}
+
+const jobKey = (name: string): string => `${JOBS_PREFIX}default/${name}`;
+const nodeKey = (name: string): string => `${NODES_PREFIX}${name}`;
+
+/** Counts successful binding writes per key and lets a test run code before a put. */
+interface Recorder {
+  readonly store: Store;
+  readonly binds: Map<string, number>;
+  conflicts: number;
+  beforePut?: (key: string, value: string, options: PutOptions | undefined) => Promise<void>;
+}
+
+function recording(inner: Store): Recorder {
+  const recorder: Recorder = {
+    binds: new Map(),
+    conflicts: 0,
+    store: undefined as unknown as Store,
+  };
+  const put = async (key: string, value: string, options?: PutOptions): Promise<PutResult> => {
+    await recorder.beforePut?.(key, value, options);
+    try {
+      const result = await inner.put(key, value, options);
+      const obj = JSON.parse(value) as Job;
+      if (key.startsWith(JOBS_PREFIX) && obj.status?.phase === 'Scheduled') {
+        recorder.binds.set(key, (recorder.binds.get(key) ?? 0) + 1);
+      }
+      return result;
+    } catch (err) {
+      if (err instanceof ConflictError) recorder.conflicts++;
+      throw err;
+    }
+  };
+  (recorder as { store: Store }).store = new Proxy(inner, {
+    get(target, prop) {
+      if (prop === 'put') return put;
+      const value: unknown = Reflect.get(target, prop);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return recorder;
+}
+
+void describe('isRunnable and decoders', () => {
+  void it('places only Pending jobs without a node that the lifecycle controller does not hold back', () => {
+    const cases: [Job['status'], boolean][] = [
+      [{ phase: 'Pending' }, true],
+      [undefined, true],
+      [{ phase: 'Pending', reason: 'Unschedulable', message: 'x' }, true],
+      [{ phase: 'Pending', reason: 'WaitingForDependencies' }, false],
+      [{ phase: 'Pending', reason: 'BackoffWaiting' }, false],
+      [{ phase: 'Pending', nodeName: 'n1' }, false],
+      [{ phase: 'Scheduled', nodeName: 'n1' }, false],
+      [{ phase: 'Running', nodeName: 'n1' }, false],
+      [{ phase: 'Succeeded' }, false],
+      [{ phase: 'Failed', reason: 'RetriesExhausted' }, false],
+    ];
+    for (const [status, want] of cases) {
+      const job = jobObject('j');
+      if (status === undefined) delete job.status;
+      else job.status = status;
+      assert.equal(isRunnable(job), want, JSON.stringify(status));
+    }
+  });
+
+  void it('decodes only objects of the right kind', () => {
+    assert.equal(decodeJob(JSON.stringify(jobObject('j')))?.metadata.name, 'j');
+    assert.equal(decodeJob(JSON.stringify(nodeObject('n', { cpu: '1', memory: '1Gi', drivers: [] }))), undefined);
+    assert.equal(decodeJob('null'), undefined);
+    assert.equal(decodeJob('[1]'), undefined);
+    assert.equal(decodeNode(JSON.stringify(nodeObject('n', { cpu: '1', memory: '1Gi', drivers: [] })))?.metadata.name, 'n');
+    assert.throws(() => decodeNode('{not json'), SyntaxError); // the informer logs it and treats the key as absent
+  });
+});
+
+void describe('Scheduler', { timeout: 30_000 }, () => {
+  let temp: TempStore;
+  let manager: Manager | undefined;
+
+  beforeEach(async () => {
+    temp = await openTempStore();
+  });
+  afterEach(async () => {
+    await manager?.stop();
+    manager = undefined;
+    await temp.cleanup();
+  });
+
+  const putNode = async (name: string, o: NodeOpts): Promise<void> => {
+    await temp.store.put(nodeKey(name), JSON.stringify(nodeObject(name, o)));
+  };
+  const putJob = async (name: string, o: JobOpts = {}): Promise<void> => {
+    await temp.store.put(jobKey(name), JSON.stringify(jobObject(name, o)));
+  };
+  const readJob = async (name: string): Promise<Job> => {
+    const kv = await temp.store.get(jobKey(name));
+    assert.ok(kv, `job ${name} exists`);
+    return JSON.parse(kv.value) as Job;
+  };
+  const start = async (store: Store, workers = 4): Promise<Scheduler> => {
+    const { jobs, nodes } = newSchedulerInformers(store);
+    // A long retry period: wake-ups in these tests must come from the event handlers.
+    const { scheduler, controller } = newSchedulerController({ store, jobs, nodes, workers, unschedulableRetryMs: 60_000 });
+    const m = new Manager();
+    m.addInformer(jobs);
+    m.addInformer(nodes);
+    m.add(controller, { leaderOnly: true });
+    manager = m;
+    await m.start();
+    return scheduler;
+  };
+
+  void it('binds 30 jobs on 3 different nodes without overcommitting, spread, and explains the 31st', async () => {
+    await putNode('n1', { cpu: '3', memory: '8Gi', drivers: ['process'] });
+    await putNode('n2', { cpu: '3', memory: '4Gi', drivers: ['process', 'podman'] });
+    await putNode('n3', { cpu: '3', memory: '16Gi', drivers: ['process', 'incus'], labels: { disk: 'ssd' } });
+    await putJob('waiting', { reason: 'WaitingForDependencies' });
+    const recorder = recording(temp.store);
+    const scheduler = await start(recorder.store);
+    // 31 jobs of 300m arrive while the scheduler runs: 3 nodes x 3 cpu hold exactly 30.
+    await Promise.all(Array.from({ length: 31 }, (_, i) => putJob(`job-${String(i).padStart(2, '0')}`, { cpu: '300m', memory: '128Mi' })));
+    const names = Array.from({ length: 31 }, (_, i) => `job-${String(i).padStart(2, '0')}`);
+    let jobs: Job[] = [];
+    await waitFor(
+      'every job bound or unschedulable',
+      async () => {
+        jobs = await Promise.all(names.map(readJob));
+        return jobs.every((j) => j.status?.phase === 'Scheduled' || j.status?.reason === 'Unschedulable');
+      },
+      15_000,
+    );
+    assert.equal(jobs.filter((j) => j.status?.phase === 'Scheduled').length, 30);
+    const perNode = new Map<string, number>();
+    for (const j of jobs.filter((x) => x.status?.phase === 'Scheduled')) {
+      const node = j.status?.nodeName ?? '';
+      perNode.set(node, (perNode.get(node) ?? 0) + 1);
+      assert.deepEqual(
+        j.status?.conditions?.map((c) => [c.type, c.status, c.reason]),
+        [['Scheduled', 'True', 'Scheduled']],
+      );
+      assert.equal(j.status?.reason, undefined);
+    }
+    assert.deepEqual([...perNode].sort(), [
+      ['n1', 10],
+      ['n2', 10],
+      ['n3', 10],
+    ]);
+    const left = jobs.find((j) => j.status?.reason === 'Unschedulable');
+    assert.equal(left?.status?.phase, 'Pending');
+    assert.equal(left?.status?.nodeName, undefined);
+    assert.equal(left?.status?.message, '0/3 nodes are available: 3 node(s) had insufficient cpu.');
+    assert.deepEqual(left?.status?.conditions?.map((c) => [c.type, c.status, c.reason]), [['Scheduled', 'False', 'Unschedulable']]);
+    // Each job was bound exactly once, the held-back job not at all.
+    assert.equal(recorder.binds.size, 30);
+    assert.ok([...recorder.binds.values()].every((n) => n === 1));
+    assert.deepEqual((await readJob('waiting')).status, { phase: 'Pending', attempts: 0, reason: 'WaitingForDependencies' });
+    await waitFor('assumed binds observed', () => scheduler.assumedCount() === 0);
+  });
+
+  void it('marks a job needing a missing driver Unschedulable and binds it once a fitting node appears', async () => {
+    await putNode('n1', { cpu: '4', memory: '8Gi', drivers: ['process'] });
+    await putNode('n2', { cpu: '4', memory: '8Gi', drivers: ['process', 'incus'] });
+    await putNode('n3', { cpu: '4', memory: '8Gi', drivers: ['podman'], ready: false });
+    await putJob('web', { driver: 'podman' });
+    const recorder = recording(temp.store);
+    await start(recorder.store);
+    const expected = '0/3 nodes are available: 1 node(s) not ready, 2 node(s) missing driver "podman".';
+    await waitFor('Unschedulable message', async () => (await readJob('web')).status?.message === expected);
+    const before = await temp.store.get(jobKey('web'));
+    assert.equal((await readJob('web')).status?.reason, 'Unschedulable');
+
+    // A node change wakes the job, but the verdict is the same: the job is not rewritten (no write loop).
+    await putNode('n1', { cpu: '4', memory: '8Gi', drivers: ['process'], labels: { zone: 'b' } });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal((await temp.store.get(jobKey('web')))?.modRevision, before?.modRevision);
+
+    await putNode('n3', { cpu: '4', memory: '8Gi', drivers: ['podman'], ready: true });
+    await waitFor('bound to n3', async () => (await readJob('web')).status?.phase === 'Scheduled');
+    const bound = await readJob('web');
+    assert.equal(bound.status?.nodeName, 'n3');
+    assert.equal(bound.status?.reason, undefined);
+    assert.equal(bound.status?.message, undefined);
+    assert.deepEqual(bound.status?.conditions?.map((c) => [c.type, c.status, c.reason]), [['Scheduled', 'True', 'Scheduled']]);
+    assert.equal(recorder.binds.get(jobKey('web')), 1);
+  });
+
+  void it('gives scarce capacity to the higher-priority job, then to the other once it is freed', async () => {
+    await putNode('only', { cpu: '1', memory: '8Gi', drivers: ['process'] });
+    // 'a-low' sorts (and is queued) first; only one of the two fits.
+    await putJob('a-low', { cpu: '800m', priority: 0 });
+    await putJob('b-high', { cpu: '800m', priority: 10 });
+    await start(temp.store, 1);
+    await waitFor('high bound, low unschedulable', async () => {
+      const [low, high] = await Promise.all([readJob('a-low'), readJob('b-high')]);
+      return high.status?.phase === 'Scheduled' && low.status?.reason === 'Unschedulable';
+    });
+    const low = await readJob('a-low');
+    assert.equal(low.status?.phase, 'Pending');
+    assert.equal(low.status?.message, '0/1 nodes are available: 1 node(s) had insufficient cpu.');
+    assert.equal((await readJob('b-high')).status?.nodeName, 'only');
+
+    // The high-priority job finishes: its capacity goes to the waiting job without waiting for the retry period.
+    const high = await readJob('b-high');
+    const done = { ...high, status: { ...high.status, phase: 'Succeeded' } };
+    await temp.store.put(jobKey('b-high'), JSON.stringify(done));
+    await waitFor('low bound after high finished', async () => (await readJob('a-low')).status?.phase === 'Scheduled');
+    assert.equal((await readJob('a-low')).status?.nodeName, 'only');
+  });
+
+  void it('retries a bind that conflicts with a concurrent write, from fresh state, binding once', async () => {
+    await putNode('n1', { cpu: '2', memory: '8Gi', drivers: ['process'] });
+    await putJob('raced');
+    const recorder = recording(temp.store);
+    let injected = false;
+    recorder.beforePut = async (key, value, options) => {
+      if (injected || key !== jobKey('raced') || options?.ifRevision === undefined) return;
+      injected = true;
+      // Another writer updates the job between the scheduler's read and its write.
+      const current = JSON.parse(value) as Job;
+      const external = { ...current, metadata: { ...current.metadata, labels: { touched: 'yes' } }, status: { phase: 'Pending', attempts: 0 } };
+      await temp.store.put(key, JSON.stringify(external));
+    };
+    await start(recorder.store, 2);
+    await waitFor('bound after conflict', async () => (await readJob('raced')).status?.phase === 'Scheduled');
+    const job = await readJob('raced');
+    assert.ok(injected);
+    assert.ok(recorder.conflicts >= 1, 'the first bind conflicted');
+    assert.deepEqual(job.metadata.labels, { touched: 'yes' }, 'the concurrent write was kept, not overwritten');
+    assert.equal(job.status?.nodeName, 'n1');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(recorder.binds.get(jobKey('raced')), 1);
+  });
+});
