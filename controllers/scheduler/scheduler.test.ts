@@ -44,6 +44,7 @@ interface JobOpts {
   memory?: string;
   priority?: number;
   reason?: string;
+  dependsOn?: string[];
 }
 
 function jobObject(name: string, o: JobOpts = {}): Job {
@@ -56,6 +57,7 @@ function jobObject(name: string, o: JobOpts = {}): Job {
       ...(o.driver === 'podman' ? { image: 'localhost/busybox:test' } : { command: ['true'] }),
       resources: { cpu: o.cpu ?? '100m', memory: o.memory ?? '64Mi' },
       ...(o.priority !== undefined ? { priority: o.priority } : {}),
+      ...(o.dependsOn !== undefined ? { dependsOn: o.dependsOn } : {}),
     },
     status: { phase: 'Pending', attempts: 0, ...(o.reason !== undefined ? { reason: o.reason } : {}) },
   };
@@ -124,6 +126,20 @@ void describe('isRunnable and decoders', () => {
     }
   });
 
+  void it('places a job with dependsOn only once the dependency controller admitted it', () => {
+    const job = jobObject('j');
+    job.spec.dependsOn = ['build'];
+    // Freshly created: no reason yet, but not admitted either.
+    assert.equal(isRunnable(job), false);
+    job.status = { phase: 'Pending', attempts: 0, conditions: [{ type: 'DependenciesReady', status: 'False' }] };
+    assert.equal(isRunnable(job), false);
+    job.status = { phase: 'Pending', attempts: 0, conditions: [{ type: 'DependenciesReady', status: 'True' }] };
+    assert.equal(isRunnable(job), true);
+    job.spec.dependsOn = [];
+    job.status = { phase: 'Pending' };
+    assert.equal(isRunnable(job), true);
+  });
+
   void it('decodes only objects of the right kind', () => {
     assert.equal(decodeJob(JSON.stringify(jobObject('j')))?.metadata.name, 'j');
     assert.equal(decodeJob(JSON.stringify(nodeObject('n', { cpu: '1', memory: '1Gi', drivers: [] }))), undefined);
@@ -176,6 +192,8 @@ void describe('Scheduler', { timeout: 30_000 }, () => {
     await putNode('n2', { cpu: '3', memory: '4Gi', drivers: ['process', 'podman'] });
     await putNode('n3', { cpu: '3', memory: '16Gi', drivers: ['process', 'incus'], labels: { disk: 'ssd' } });
     await putJob('waiting', { reason: 'WaitingForDependencies' });
+    // Has dependsOn but was not admitted by the dependency controller (no DependenciesReady=True).
+    await putJob('gated', { dependsOn: ['waiting'] });
     const recorder = recording(temp.store);
     const scheduler = await start(recorder.store);
     // 31 jobs of 300m arrive while the scheduler runs: 3 nodes x 3 cpu hold exactly 30.
@@ -215,6 +233,7 @@ void describe('Scheduler', { timeout: 30_000 }, () => {
     assert.equal(recorder.binds.size, 30);
     assert.ok([...recorder.binds.values()].every((n) => n === 1));
     assert.deepEqual((await readJob('waiting')).status, { phase: 'Pending', attempts: 0, reason: 'WaitingForDependencies' });
+    assert.deepEqual((await readJob('gated')).status, { phase: 'Pending', attempts: 0 });
     await waitFor('assumed binds observed', () => scheduler.assumedCount() === 0);
   });
 

@@ -42,17 +42,23 @@ const NOT_RUNNABLE_REASONS: ReadonlySet<string> = new Set(['WaitingForDependenci
 
 export const UNSCHEDULABLE_REASON = 'Unschedulable';
 export const SCHEDULED_CONDITION = 'Scheduled';
+/** Set to True by the dependency controller once every spec.dependsOn job has Succeeded. */
+export const DEPENDENCIES_READY_CONDITION = 'DependenciesReady';
 
 /**
  * True when the scheduler should place `job`: phase Pending (an absent status counts as the
- * initial Pending), no nodeName, and not held back by the lifecycle controller.
+ * initial Pending), no nodeName, not held back by the lifecycle controller, and, when it has
+ * spec.dependsOn, admitted by the dependency controller (condition DependenciesReady=True) —
+ * so a freshly created job is never bound before its dependencies were checked.
  */
 export function isRunnable(job: Job): boolean {
   const status = job.status ?? {};
   return (
     (status.phase ?? 'Pending') === 'Pending' &&
     status.nodeName === undefined &&
-    !(status.reason !== undefined && NOT_RUNNABLE_REASONS.has(status.reason))
+    !(status.reason !== undefined && NOT_RUNNABLE_REASONS.has(status.reason)) &&
+    ((job.spec.dependsOn ?? []).length === 0 ||
+      (status.conditions ?? []).some((c) => c.type === DEPENDENCIES_READY_CONDITION && c.status === 'True'))
   );
 }
 
