@@ -9,6 +9,8 @@ import { openApiV2Json, openApiV2Protobuf } from '../api/openapi.js';
 import type { Store } from '../store/store.js';
 import type { Authenticator } from './authn.js';
 import { apiGroupDocument, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
+import { nodeTokenRoutes } from './node-token-routes.js';
+import { NodeTokenRegistry } from './node-tokens.js';
 import { ERROR_CONTEXT, resourceRoutes } from './resource-handlers.js';
 import {
   ApiError,
@@ -31,6 +33,8 @@ export interface ApiServerDeps {
   readonly now?: () => Date;
   /** How often watches with allowWatchBookmarks=true get a BOOKMARK. Default 60 s. */
   readonly watchBookmarkIntervalMs?: number;
+  /** Node tokens served under /api/v1/nodetokens. Default: a registry on `store` with `now`. */
+  readonly nodeTokens?: NodeTokenRegistry;
 }
 
 export interface ApiServer {
@@ -94,6 +98,7 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
   app.all('/version', getOnly(() => versionInfo()));
   app.all('/openapi/v2', openApiHandler(kinds));
 
+  app.use(nodeTokenRoutes(deps.nodeTokens ?? new NodeTokenRegistry(store, { now: () => now().getTime() })));
   app.use(resourceRoutes({ store, kinds, now, watches }));
 
   app.use(() => {

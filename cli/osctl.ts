@@ -10,6 +10,7 @@ import { parseDuration } from '../util/duration.js';
 import { CliError, formatError } from './errors.js';
 import { getCommand } from './get-command.js';
 import { loginCommand } from './login-command.js';
+import { tokenCommand } from './token-command.js';
 import { waitCommand } from './wait-command.js';
 
 export type { OsctlDeps, StdinAccess } from './context.js';
@@ -58,7 +59,7 @@ export async function runOsctl(args: readonly string[], deps: OsctlDeps): Promis
     })
     .showHelpAfterError('(run with --help for usage)');
 
-  for (const command of [loginCommand, applyCommand, getCommand, describeCommand, deleteCommand, diffCommand, waitCommand]) {
+  for (const command of [loginCommand, applyCommand, getCommand, describeCommand, deleteCommand, diffCommand, waitCommand, tokenCommand]) {
     program.addCommand(command(env).exitOverride().configureOutput(program.configureOutput()).showHelpAfterError('(run with --help for usage)'));
   }
 
