@@ -213,6 +213,12 @@ export const jobStatusSchema: JSONSchemaProps = {
     message: { type: 'string', maxLength: 32768, description: 'Human-readable details.' },
     nodeName: { type: 'string', maxLength: 253, pattern: DNS1123_SUBDOMAIN, description: 'Node the job is placed on.' },
     attempts: { type: 'integer', minimum: 0, description: 'Attempts started so far.' },
+    nodeLostRequeues: {
+      type: 'integer',
+      minimum: 0,
+      description:
+        "Times the job was re-queued because its node was lost (reason NodeLost); counted apart from the user's retries and bounded by the node lifecycle controller.",
+    },
     recentAttempts: {
       type: 'array',
       maxItems: MAX_RECENT_ATTEMPTS,

@@ -110,6 +110,8 @@ export interface JobStatus {
   nodeName?: string;
   /** Attempts started so far. */
   attempts?: number;
+  /** Times the job was re-queued because its node was lost (reason NodeLost); counted apart from the user's retries and bounded by the node lifecycle controller. */
+  nodeLostRequeues?: number;
   /** The most recent attempts (at most 10), oldest first. */
   recentAttempts?: JobAttempt[];
   /** When the first attempt started. */
