@@ -9,6 +9,8 @@ import { openApiV2Json, openApiV2Protobuf } from '../api/openapi.js';
 import type { Store } from '../store/store.js';
 import type { Authenticator } from './authn.js';
 import { apiGroupDocument, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
+import { jobRetryRoutes } from './job-retry.js';
+import { eventRoutes } from './events.js';
 import { nodeTokenRoutes } from './node-token-routes.js';
 import { NodeTokenRegistry } from './node-tokens.js';
 import { ERROR_CONTEXT, resourceRoutes } from './resource-handlers.js';
@@ -98,7 +100,10 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
   app.all('/version', getOnly(() => versionInfo()));
   app.all('/openapi/v2', openApiHandler(kinds));
 
+  app.use(eventRoutes({ store }));
   app.use(nodeTokenRoutes(deps.nodeTokens ?? new NodeTokenRegistry(store, { now: () => now().getTime() })));
+  const jobKind = kinds.find((k) => k.kind === 'Job' && k.group === 'openscheduler.io');
+  if (jobKind !== undefined) app.use(jobRetryRoutes({ store, jobKind, now, logger }));
   app.use(resourceRoutes({ store, kinds, now, watches }));
 
   app.use(() => {

@@ -363,7 +363,8 @@ function booleanParam(req: Request, name: string): boolean {
   throw badRequest(`${name}: invalid value "${value}": must be true or false`);
 }
 
-function dryRunParam(req: Request): boolean {
+/** `?dryRun=All` (repeatable); any other value is 400. */
+export function dryRunParam(req: Request): boolean {
   const value = (req.query as Record<string, unknown>).dryRun;
   if (value === undefined) return false;
   const values = Array.isArray(value) ? value : [value];

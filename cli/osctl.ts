@@ -6,10 +6,12 @@ import { type CommandEnv, type GlobalOptions, type OsctlDeps, type Session, open
 import { deleteCommand } from './delete-command.js';
 import { describeCommand } from './describe-command.js';
 import { diffCommand } from './diff-command.js';
+import { dlqCommand } from './dlq-command.js';
 import { parseDuration } from '../util/duration.js';
 import { CliError, formatError } from './errors.js';
 import { getCommand } from './get-command.js';
 import { loginCommand } from './login-command.js';
+import { retryCommand } from './retry-command.js';
 import { tokenCommand } from './token-command.js';
 import { waitCommand } from './wait-command.js';
 
@@ -59,7 +61,7 @@ export async function runOsctl(args: readonly string[], deps: OsctlDeps): Promis
     })
     .showHelpAfterError('(run with --help for usage)');
 
-  for (const command of [loginCommand, applyCommand, getCommand, describeCommand, deleteCommand, diffCommand, waitCommand, tokenCommand]) {
+  for (const command of [loginCommand, applyCommand, getCommand, describeCommand, deleteCommand, diffCommand, waitCommand, tokenCommand, dlqCommand, retryCommand]) {
     program.addCommand(command(env).exitOverride().configureOutput(program.configureOutput()).showHelpAfterError('(run with --help for usage)'));
   }
 

@@ -219,6 +219,12 @@ export const jobStatusSchema: JSONSchemaProps = {
       description:
         "Times the job was re-queued because its node was lost (reason NodeLost); counted apart from the user's retries and bounded by the node lifecycle controller.",
     },
+    retrySeries: {
+      type: 'integer',
+      minimum: 0,
+      description:
+        'Times the job was taken out of the dead-letter queue by a retry (POST .../retry); each retry starts a fresh attempt series with attempts 0.',
+    },
     recentAttempts: {
       type: 'array',
       maxItems: MAX_RECENT_ATTEMPTS,

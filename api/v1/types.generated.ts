@@ -112,6 +112,8 @@ export interface JobStatus {
   attempts?: number;
   /** Times the job was re-queued because its node was lost (reason NodeLost); counted apart from the user's retries and bounded by the node lifecycle controller. */
   nodeLostRequeues?: number;
+  /** Times the job was taken out of the dead-letter queue by a retry (POST .../retry); each retry starts a fresh attempt series with attempts 0. */
+  retrySeries?: number;
   /** The most recent attempts (at most 10), oldest first. */
   recentAttempts?: JobAttempt[];
   /** When the first attempt started. */
