@@ -36,8 +36,8 @@ export function parseDryRun(value: string | undefined): boolean {
 
 /**
  * Applies one object with server-side apply (PATCH application/apply-patch+yaml) and tells
- * what happened: created when it did not exist; otherwise unchanged when the resourceVersion
- * stayed the same (a dry run compares the objects without server-managed fields instead).
+ * what happened: created when it did not exist; otherwise unchanged when the object, without
+ * status and server-managed metadata, is the same before and after.
  */
 export async function applyObject(
   session: Session,
@@ -57,9 +57,10 @@ export async function applyObject(
   });
   const after = res.body;
   let outcome: ApplyOutcome;
+  // Compare content, not resourceVersion: a controller writing status between the GET and the
+  // apply moves the resourceVersion although the apply changed nothing.
   if (!before || res.statusCode === 201) outcome = 'created';
-  else if (options.dryRun) outcome = jsonEqual(withoutServerFields(before), withoutServerFields(after)) ? 'unchanged' : 'configured';
-  else outcome = before.metadata.resourceVersion === after?.metadata?.resourceVersion ? 'unchanged' : 'configured';
+  else outcome = jsonEqual(withoutServerFields(before), withoutServerFields(after)) ? 'unchanged' : 'configured';
   return { outcome, object: after };
 }
 
