@@ -18,7 +18,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type winston from 'winston';
 import type { ResourceKind } from '../api/kind.js';
 import type { Condition, JobStatus } from '../api/v1/index.js';
-import { DEPENDENCIES_READY_CONDITION, SCHEDULED_CONDITION } from '../controllers/scheduler/scheduler.js';
+import { DEPENDENCIES_READY_CONDITION, SCHEDULED_CONDITION } from '../api/v1/job-conditions.js';
 import type { Store } from '../store/store.js';
 import type { Principal } from './authn.js';
 import { isJsonObject } from './json-value.js';

@@ -18,6 +18,7 @@ export {
   WORKLOAD_TYPES,
 } from './job-schema.js';
 export { findDependencyCycle, MAX_DEPENDENCY_WALK } from './job-dependencies.js';
+export { DEPENDENCIES_READY_CONDITION, SCHEDULED_CONDITION } from './job-conditions.js';
 
 /** Every kind served under openscheduler.io/v1. */
 export const kinds: readonly ResourceKind[] = [jobKind, nodeKind];

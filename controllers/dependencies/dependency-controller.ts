@@ -34,7 +34,8 @@ import {
   type Result,
   type WorkQueueOptions,
 } from '../runtime/index.js';
-import { DEPENDENCIES_READY_CONDITION, JOBS_PREFIX } from '../scheduler/scheduler.js';
+import { DEPENDENCIES_READY_CONDITION } from '../../api/v1/job-conditions.js';
+import { JOBS_PREFIX } from '../scheduler/scheduler.js';
 
 export const WAITING_FOR_DEPENDENCIES_REASON = 'WaitingForDependencies';
 export const DEPENDENCY_FAILED_REASON = 'DependencyFailed';

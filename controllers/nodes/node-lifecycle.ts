@@ -47,7 +47,8 @@ import {
   type Result,
   type WorkQueueOptions,
 } from '../runtime/index.js';
-import { NODES_PREFIX, SCHEDULED_CONDITION } from '../scheduler/scheduler.js';
+import { SCHEDULED_CONDITION } from '../../api/v1/job-conditions.js';
+import { NODES_PREFIX } from '../scheduler/scheduler.js';
 
 /** Store prefix of the agents' lease keys (`<prefix><nodeName>`). */
 export const NODE_LEASES_PREFIX = '/leases/nodes/';

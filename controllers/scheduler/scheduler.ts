@@ -16,7 +16,7 @@
 // - Assumed placements (as kube-scheduler's assume cache): a bind is recorded before it is
 //   written and counted until the job informer has caught up with the bind's revision, so two
 //   binds in quick succession (or on concurrent workers) never overcommit a node.
-import { jobKind, type Condition, type Job, type Node } from '../../api/v1/index.js';
+import { DEPENDENCIES_READY_CONDITION, jobKind, SCHEDULED_CONDITION, type Condition, type Job, type Node } from '../../api/v1/index.js';
 import { ObjectStorage, type StoredObject } from '../../apiserver/object-storage.js';
 import type { Store } from '../../store/store.js';
 import {
@@ -41,9 +41,6 @@ export const NODES_PREFIX = '/registry/openscheduler.io/nodes/';
 const NOT_RUNNABLE_REASONS: ReadonlySet<string> = new Set(['WaitingForDependencies', 'BackoffWaiting']);
 
 export const UNSCHEDULABLE_REASON = 'Unschedulable';
-export const SCHEDULED_CONDITION = 'Scheduled';
-/** Set to True by the dependency controller once every spec.dependsOn job has Succeeded. */
-export const DEPENDENCIES_READY_CONDITION = 'DependenciesReady';
 
 /**
  * True when the scheduler should place `job`: phase Pending (an absent status counts as the
