@@ -15,15 +15,13 @@ import {
 } from '../api/v1/event.js';
 import type { ApiObject } from '../api/meta.js';
 import type { KeyValue, Store } from '../store/store.js';
-import { CompactedError } from '../store/store.js';
-import { decodeContinue, encodeContinue } from './list-reader.js';
+import { readPage } from './list-reader.js';
 import { ObjectStorage } from './object-storage.js';
 import { matchesFields, parseFieldSelector, type FieldRequirement } from './selectors.js';
-import { badRequest, expired, methodNotAllowed, notFound, type ResourceRef } from './status.js';
+import { limitParam, queryParam } from './resource-handlers.js';
+import { badRequest, methodNotAllowed, notFound, type ResourceRef } from './status.js';
 
 export const EVENTS_RESOURCE: ResourceRef = { group: '', plural: 'events', kind: 'Event' };
-/** Store page size while filtering. */
-const CHUNK = 500;
 
 export interface EventRoutesDeps {
   readonly store: Store;
@@ -55,22 +53,6 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
   return router;
 }
 
-function queryParam(req: Request, name: string): string | undefined {
-  const value = (req.query as Record<string, unknown>)[name];
-  if (value === undefined) return undefined;
-  if (typeof value === 'string') return value;
-  if (Array.isArray(value) && typeof value[0] === 'string') return value[0];
-  throw badRequest(`${name}: expected a single string value`);
-}
-
-function limitParam(req: Request): number | undefined {
-  const value = queryParam(req, 'limit');
-  if (value === undefined || value === '') return undefined;
-  if (!/^\d{1,9}$/.test(value)) throw badRequest(`limit: invalid value "${value}": must be a non-negative integer`);
-  const limit = Number(value);
-  return limit === 0 ? undefined : limit;
-}
-
 /** The stored event with resourceVersion = the key's modRevision; undefined if unreadable. */
 function decodeEvent(kv: KeyValue): Event | undefined {
   let parsed: unknown;
@@ -96,38 +78,18 @@ async function listEvents(store: Store, namespace: string | undefined, req: Requ
     throw badRequest('labelSelector: events carry no labels; use fieldSelector on involvedObject.* instead');
   }
   const fields: FieldRequirement[] = parseFieldSelector(queryParam(req, 'fieldSelector') ?? '', new Set(Object.keys(EVENT_FIELD_SELECTORS)));
-  const limit = limitParam(req);
   const prefix = eventCollectionPrefix(namespace);
-  if (!ObjectStorage.storableKey(prefix)) return { apiVersion: 'v1', kind: 'EventList', metadata: { resourceVersion: String(await store.currentRevision()) }, items: [] };
+  if (!ObjectStorage.storableKey(prefix)) return list(await store.currentRevision(), [], undefined);
   const token = queryParam(req, 'continue');
-  const state = token === undefined || token === '' ? undefined : decodeContinue(token, prefix);
-  const items: Event[] = [];
-  let revision = state?.revision;
-  let after = state?.key;
-  try {
-    for (;;) {
-      const page = await store.list(prefix, { limit: CHUNK, after, revision });
-      revision = page.revision;
-      for (const kv of page.items) {
-        after = kv.key;
-        const event = decodeEvent(kv);
-        if (event === undefined || !matchesFields(fields, event as unknown as ApiObject, extractors)) continue;
-        items.push(event);
-        if (limit !== undefined && items.length >= limit) {
-          const more = page.more || kv !== page.items[page.items.length - 1];
-          return list(revision, items, more ? encodeContinue({ revision, key: kv.key }) : undefined);
-        }
-      }
-      if (!page.more || page.items.length === 0) return list(revision, items, undefined);
-    }
-  } catch (err) {
-    if (err instanceof CompactedError && state !== undefined) {
-      throw expired(
-        'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
-      );
-    }
-    throw err;
-  }
+  const page = await readPage<Event>(
+    {
+      list: (p, options) => store.list(p, options),
+      decode: decodeEvent,
+      accept: fields.length === 0 ? undefined : (event) => matchesFields(fields, event as unknown as ApiObject, extractors),
+    },
+    { prefix, limit: limitParam(req), continueToken: token === '' ? undefined : token },
+  );
+  return list(page.revision, page.items, page.continue);
 }
 
 function list(revision: number, items: Event[], continueToken: string | undefined): EventList {

@@ -6,7 +6,7 @@
 // {"v":1,"rv":<revision>,"key":<last key examined>}.
 import type { ApiObject } from '../api/meta.js';
 import type { ResourceKind } from '../api/kind.js';
-import { CompactedError } from '../store/store.js';
+import { CompactedError, type KeyValue, type ListResult } from '../store/store.js';
 import { ObjectStorage, type StoredObject } from './object-storage.js';
 import {
   COMMON_FIELD_SELECTORS,
@@ -103,16 +103,15 @@ export function decodeContinue(token: string, prefix: string): ContinueState {
   return { revision: rv as number, key };
 }
 
-export interface ListPage {
-  readonly items: StoredObject[];
+export interface ListPage<T = StoredObject> {
+  readonly items: T[];
   /** The revision every item was read at. */
   readonly revision: number;
   readonly continue?: string;
 }
 
-export interface ListRequest {
+export interface PageRequest {
   readonly prefix: string;
-  readonly selection: Selection;
   /** At most this many items; undefined: all. */
   readonly limit?: number;
   readonly continueToken?: string;
@@ -120,27 +119,57 @@ export interface ListRequest {
   readonly revision?: number;
 }
 
+export interface ListRequest extends PageRequest {
+  readonly selection: Selection;
+}
+
+/** Where a paged read gets its items: store pages, decoded and filtered. */
+export interface PageSource<T> {
+  list(prefix: string, options: { limit?: number; after?: string; revision?: number }): Promise<ListResult>;
+  /** The item of one key, or undefined to skip the key. */
+  decode(kv: KeyValue): T | undefined;
+  /** Absent: every decoded item matches. */
+  readonly accept?: (item: T) => boolean;
+}
+
 /** One page of matching objects (all of them when no limit is given). */
-export async function readListPage(storage: ObjectStorage, request: ListRequest): Promise<ListPage> {
-  const { prefix, selection, limit } = request;
+export function readListPage(storage: ObjectStorage, request: ListRequest): Promise<ListPage> {
+  const { selection } = request;
+  return readPage(
+    {
+      list: (prefix, options) => storage.list(prefix, options),
+      decode: (kv) => storage.decode(kv),
+      accept: isEmptySelection(selection) ? undefined : (obj) => matches(selection, obj),
+    },
+    request,
+  );
+}
+
+/**
+ * One page of matching items, read at one revision (the continue token's, else `revision`, else
+ * the current one). With a filter, at most MAX_EXAMINED_PER_PAGE keys are examined before it
+ * answers with `continue`. A continue token whose revision was compacted gives 410 Expired.
+ */
+export async function readPage<T>(source: PageSource<T>, request: PageRequest): Promise<ListPage<T>> {
+  const { prefix, limit } = request;
+  const { accept } = source;
   const state = request.continueToken === undefined ? undefined : decodeContinue(request.continueToken, prefix);
-  const filtered = !isEmptySelection(selection);
-  const items: StoredObject[] = [];
+  const items: T[] = [];
   let revision = state?.revision ?? request.revision;
   let after = state?.key;
   let examined = 0;
   try {
     for (;;) {
       const wanted = limit === undefined ? CHUNK : limit - items.length;
-      const pageSize = filtered ? Math.max(wanted, Math.min(CHUNK, 500)) : wanted;
-      const page = await storage.list(prefix, { limit: pageSize, after, revision });
+      const pageSize = accept ? Math.max(wanted, Math.min(CHUNK, 500)) : wanted;
+      const page = await source.list(prefix, { limit: pageSize, after, revision });
       revision = page.revision;
       let stoppedEarly = false;
       for (const kv of page.items) {
         examined++;
         after = kv.key;
-        const obj = storage.decode(kv);
-        if (!filtered || matches(selection, obj)) items.push(obj);
+        const item = source.decode(kv);
+        if (item !== undefined && (!accept || accept(item))) items.push(item);
         if (limit !== undefined && items.length >= limit) {
           stoppedEarly = kv !== page.items[page.items.length - 1];
           break;

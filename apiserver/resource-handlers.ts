@@ -348,7 +348,8 @@ function patchOrInvalid(kind: ResourceKind, name: string, apply: () => unknown):
 }
 
 /** One query value (the first when repeated). */
-function queryParam(req: Request, name: string): string | undefined {
+/** A single-valued query parameter (400 when repeated with non-string values). */
+export function queryParam(req: Request, name: string): string | undefined {
   const value = (req.query as Record<string, unknown>)[name];
   if (value === undefined) return undefined;
   if (typeof value === 'string') return value;
@@ -374,7 +375,8 @@ export function dryRunParam(req: Request): boolean {
   return true;
 }
 
-function limitParam(req: Request): number | undefined {
+/** `limit`: a non-negative integer; 0 or absent means no limit. */
+export function limitParam(req: Request): number | undefined {
   const value = queryParam(req, 'limit');
   if (value === undefined || value === '') return undefined;
   if (!/^\d{1,9}$/.test(value)) throw badRequest(`limit: invalid value "${value}": must be a non-negative integer`);

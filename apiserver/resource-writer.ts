@@ -108,11 +108,7 @@ export class ResourceWriter {
     patch: (current: StoredObject) => unknown,
     dryRun: boolean,
   ): Promise<WriteResult> {
-    return this.readModifyWrite(namespace, name, dryRun, (current) => {
-      const desired = this.patchedObject(patch, current.object);
-      this.checkIdentity(desired, namespace, name);
-      return this.nextFromDesired(current.object, desired);
-    });
+    return this.patchWith(namespace, name, patch, dryRun, (current, desired) => this.nextFromDesired(current, desired));
   }
 
   /** PUT .../status: replaces only the status. */
@@ -128,10 +124,21 @@ export class ResourceWriter {
     patch: (current: StoredObject) => unknown,
     dryRun: boolean,
   ): Promise<WriteResult> {
+    return this.patchWith(namespace, name, patch, dryRun, (current, desired) => this.nextStatus(current, desired));
+  }
+
+  /** A patch read-modify-write: `patch` maps the current object to the desired one, `next` keeps what the verb may change. */
+  private patchWith(
+    namespace: string | undefined,
+    name: string,
+    patch: (current: StoredObject) => unknown,
+    dryRun: boolean,
+    next: (current: StoredObject, desired: unknown) => StoredObject | Promise<StoredObject>,
+  ): Promise<WriteResult> {
     return this.readModifyWrite(namespace, name, dryRun, (current) => {
       const desired = this.patchedObject(patch, current.object);
       this.checkIdentity(desired, namespace, name);
-      return this.nextStatus(current.object, desired);
+      return next(current.object, desired);
     });
   }
 
