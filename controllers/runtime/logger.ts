@@ -1,10 +1,10 @@
 // The narrow logger the controller runtime needs (winston's Logger satisfies it).
 
-export interface Logger {
+import type { StoreLogger } from '../../store/store-logger.js';
+
+/** The store's logger plus debug. */
+export interface Logger extends StoreLogger {
   debug(message: string, meta?: Record<string, unknown>): void;
-  info(message: string, meta?: Record<string, unknown>): void;
-  warn(message: string, meta?: Record<string, unknown>): void;
-  error(message: string, meta?: Record<string, unknown>): void;
 }
 
 /** Discards everything; the default when no logger is given. */
