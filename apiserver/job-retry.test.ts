@@ -38,7 +38,8 @@ void describe('retriedJobStatus', () => {
       phase: 'Pending',
       reason: 'Retried',
       message: 'retried by alice at 2030-01-02T03:04:05Z',
-      attempts: 0,
+      attempts: 4,
+      seriesStartAttempt: 4,
       nodeLostRequeues: 0,
       retrySeries: 1,
       observedGeneration: 1,
@@ -84,7 +85,8 @@ void describe('POST .../jobs/NAME/retry', () => {
     assert.equal(job.status.phase, 'Pending');
     assert.equal(job.status.reason, 'Retried');
     assert.equal(job.status.message, 'retried by admin at 2030-01-02T03:04:05Z');
-    assert.equal(job.status.attempts, 0);
+    assert.equal(job.status.attempts, failedStatus.attempts);
+    assert.equal(job.status.seriesStartAttempt, failedStatus.attempts);
     assert.equal(job.status.retrySeries, 1);
     assert.equal(job.status.nodeLostRequeues, 0);
     for (const cleared of ['nodeName', 'exitCode', 'startTime', 'completionTime', 'nextRetryAt']) {

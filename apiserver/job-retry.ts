@@ -4,12 +4,13 @@
 // it is retried or deleted. A retry starts a fresh attempt series by rewriting the status only
 // (never spec, never metadata.generation), with a revision precondition (ResourceWriter's status
 // read-modify-write, retried from fresh state on conflict):
-//   phase Pending, reason Retried, message `retried by USER at TIME`, attempts 0,
+//   phase Pending, reason Retried, message `retried by USER at TIME`, seriesStartAttempt =
+//   attempts (attempt numbers are never reused: logs and history stay per attempt),
 //   nodeLostRequeues 0, retrySeries + 1; nodeName, exitCode, startTime, completionTime and
 //   nextRetryAt removed; recentAttempts kept (history); the Scheduled and DependenciesReady
 //   conditions removed, so the dependency controller re-checks and the scheduler binds anew.
-// The job lifecycle controller treats a Pending job with attempts 0 like a new one; the
-// `retrySeries` counter tells series apart (for example in attempt history records).
+// The job lifecycle counts retries from seriesStartAttempt, so the new series has the whole
+// retry budget again.
 //
 // Answers: 200 with the updated Job; 404 when absent; 409 Conflict when the job is not Failed;
 // `?dryRun=All` computes and returns the result without writing. The body is optional: empty,
@@ -63,7 +64,8 @@ export function retriedJobStatus(status: JobStatus, user: string, at: Date): Job
     phase: 'Pending',
     reason: RETRIED_REASON,
     message: `retried by ${user} at ${rfc3339(at)}`,
-    attempts: 0,
+    attempts: status.attempts ?? 0,
+    seriesStartAttempt: status.attempts ?? 0,
     nodeLostRequeues: 0,
     retrySeries: (status.retrySeries ?? 0) + 1,
   };

@@ -123,7 +123,7 @@ void describe('AgentService over gRPC on loopback', () => {
     register(call, callback) {
       const denied = authorize(call.metadata, call.request.nodeName);
       if (denied) return callback(denied);
-      callback(null, { nodeUid: `uid-of-${call.request.nodeName}-${call.request.labels['disk'] ?? ''}`, heartbeatIntervalSeconds: 10, leaseTtlSeconds: 40 });
+      callback(null, { nodeUid: `uid-of-${call.request.nodeName}-${call.request.labels['disk'] ?? ''}`, heartbeatIntervalSeconds: 10, leaseTtlSeconds: 40, nodeToken: '' });
     },
     heartbeat(call, callback) {
       const denied = authorize(call.metadata, call.request.nodeName);

@@ -190,6 +190,11 @@ export const jobAttemptSchema: JSONSchemaProps = {
     exitCode: { type: 'integer', minimum: -2147483648, maximum: 2147483647, description: 'Exit code of the task.' },
     reason: { type: 'string', maxLength: 256, description: 'Why the attempt ended, e.g. Completed, Error, Timeout, NodeLost.' },
     message: { type: 'string', maxLength: 32768, description: 'Details about the end of the attempt.' },
+    lastReportSequence: {
+      type: 'integer',
+      minimum: 0,
+      description: "Sequence of the last agent status report applied to this attempt (reports with a lower or equal sequence are duplicates).",
+    },
   },
 };
 
@@ -212,7 +217,17 @@ export const jobStatusSchema: JSONSchemaProps = {
     },
     message: { type: 'string', maxLength: 32768, description: 'Human-readable details.' },
     nodeName: { type: 'string', maxLength: 253, pattern: DNS1123_SUBDOMAIN, description: 'Node the job is placed on.' },
-    attempts: { type: 'integer', minimum: 0, description: 'Attempts started so far.' },
+    attempts: {
+      type: 'integer',
+      minimum: 0,
+      description: 'Attempts made so far, over the whole life of the job: attempt numbers are never reused, also not after a retry from the dead-letter queue.',
+    },
+    seriesStartAttempt: {
+      type: 'integer',
+      minimum: 0,
+      description:
+        'Attempts made before the current attempt series began (0 until the first retry from the dead-letter queue); retries used in the series = attempts - seriesStartAttempt - 1.',
+    },
     nodeLostRequeues: {
       type: 'integer',
       minimum: 0,
@@ -223,7 +238,7 @@ export const jobStatusSchema: JSONSchemaProps = {
       type: 'integer',
       minimum: 0,
       description:
-        'Times the job was taken out of the dead-letter queue by a retry (POST .../retry); each retry starts a fresh attempt series with attempts 0.',
+        'Times the job was taken out of the dead-letter queue by a retry (POST .../retry); each retry starts a fresh attempt series (see seriesStartAttempt) with the full retry budget.',
     },
     recentAttempts: {
       type: 'array',

@@ -108,11 +108,13 @@ export interface JobStatus {
   message?: string;
   /** Node the job is placed on. */
   nodeName?: string;
-  /** Attempts started so far. */
+  /** Attempts made so far, over the whole life of the job: attempt numbers are never reused, also not after a retry from the dead-letter queue. */
   attempts?: number;
+  /** Attempts made before the current attempt series began (0 until the first retry from the dead-letter queue); retries used in the series = attempts - seriesStartAttempt - 1. */
+  seriesStartAttempt?: number;
   /** Times the job was re-queued because its node was lost (reason NodeLost); counted apart from the user's retries and bounded by the node lifecycle controller. */
   nodeLostRequeues?: number;
-  /** Times the job was taken out of the dead-letter queue by a retry (POST .../retry); each retry starts a fresh attempt series with attempts 0. */
+  /** Times the job was taken out of the dead-letter queue by a retry (POST .../retry); each retry starts a fresh attempt series (see seriesStartAttempt) with the full retry budget. */
   retrySeries?: number;
   /** The most recent attempts (at most 10), oldest first. */
   recentAttempts?: JobAttempt[];
@@ -149,6 +151,8 @@ export interface JobAttempt {
   reason?: string;
   /** Details about the end of the attempt. */
   message?: string;
+  /** Sequence of the last agent status report applied to this attempt (reports with a lower or equal sequence are duplicates). */
+  lastReportSequence?: number;
 }
 
 /** One aspect of the current state of the object. */

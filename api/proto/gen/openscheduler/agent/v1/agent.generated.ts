@@ -35,8 +35,8 @@ export const protobufFileName = "openscheduler/agent/v1/agent.proto";
  * after any change here (`node --import tsx hack/gen-proto.ts`).
  *
  * Authentication: every call carries the metadata entry `authorization: Bearer <token>`,
- * where the token is a per-node token issued by the server (`osctl token create --node NAME`
- * or the join token in the data dir). A token is bound to one node: a request naming another
+ * where the token is a per-node token issued by the server (`osctl token create --node NAME`),
+ * or, for Register only, the join token in the server's data dir (see RegisterResponse.node_token). A token is bound to one node: a request naming another
  * node (or a job attempt assigned to another node) fails with PERMISSION_DENIED; a missing,
  * unknown or revoked token fails with UNAUTHENTICATED.
  *
@@ -282,6 +282,13 @@ export interface RegisterResponse {
   heartbeatIntervalSeconds: number;
   /** How long after the last heartbeat the node's lease expires. */
   leaseTtlSeconds: number;
+  /**
+   * Set only when the agent authenticated with the cluster's join token (written by the server
+   * to <data-dir>/join-token, like k3s): a per-node token bound to node_name. The agent stores
+   * it (mode 0600) and uses it instead of the join token from then on. A join token may
+   * register a node name that has no per-node token yet; it can never act for a node that has one.
+   */
+  nodeToken: string;
 }
 
 /** AttemptRef names one attempt of one job. */
@@ -884,7 +891,7 @@ export const RegisterRequest_LabelsEntry: MessageFns<RegisterRequest_LabelsEntry
 };
 
 function createBaseRegisterResponse(): RegisterResponse {
-  return { nodeUid: "", heartbeatIntervalSeconds: 0, leaseTtlSeconds: 0 };
+  return { nodeUid: "", heartbeatIntervalSeconds: 0, leaseTtlSeconds: 0, nodeToken: "" };
 }
 
 export const RegisterResponse: MessageFns<RegisterResponse> = {
@@ -897,6 +904,9 @@ export const RegisterResponse: MessageFns<RegisterResponse> = {
     }
     if (message.leaseTtlSeconds !== 0) {
       writer.uint32(24).int32(message.leaseTtlSeconds);
+    }
+    if (message.nodeToken !== "") {
+      writer.uint32(34).string(message.nodeToken);
     }
     return writer;
   },
@@ -938,6 +948,14 @@ export const RegisterResponse: MessageFns<RegisterResponse> = {
             message.leaseTtlSeconds = reader.int32();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nodeToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -967,6 +985,11 @@ export const RegisterResponse: MessageFns<RegisterResponse> = {
         : isSet(object.lease_ttl_seconds)
         ? globalThis.Number(object.lease_ttl_seconds)
         : 0,
+      nodeToken: isSet(object.nodeToken)
+        ? globalThis.String(object.nodeToken)
+        : isSet(object.node_token)
+        ? globalThis.String(object.node_token)
+        : "",
     };
   },
 
@@ -981,6 +1004,9 @@ export const RegisterResponse: MessageFns<RegisterResponse> = {
     if (message.leaseTtlSeconds !== 0) {
       obj.leaseTtlSeconds = Math.round(message.leaseTtlSeconds);
     }
+    if (message.nodeToken !== "") {
+      obj.nodeToken = message.nodeToken;
+    }
     return obj;
   },
 
@@ -992,6 +1018,7 @@ export const RegisterResponse: MessageFns<RegisterResponse> = {
     message.nodeUid = object.nodeUid ?? "";
     message.heartbeatIntervalSeconds = object.heartbeatIntervalSeconds ?? 0;
     message.leaseTtlSeconds = object.leaseTtlSeconds ?? 0;
+    message.nodeToken = object.nodeToken ?? "";
     return message;
   },
 };
