@@ -6,9 +6,11 @@ import helmet from 'helmet';
 import type winston from 'winston';
 import type { ResourceKind } from '../api/kind.js';
 import { openApiV2Json, openApiV2Protobuf } from '../api/openapi.js';
+import type { LogStore } from '../logs/log-store.js';
 import type { Store } from '../store/store.js';
 import type { Authenticator } from './authn.js';
 import { apiGroupDocument, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
+import { jobLogRoutes, type JobLogRoutes } from './job-log-routes.js';
 import { jobRetryRoutes } from './job-retry.js';
 import { eventRoutes } from './events.js';
 import { nodeTokenRoutes } from './node-token-routes.js';
@@ -37,11 +39,13 @@ export interface ApiServerDeps {
   readonly watchBookmarkIntervalMs?: number;
   /** Node tokens served under /api/v1/nodetokens. Default: a registry on `store` with `now`. */
   readonly nodeTokens?: NodeTokenRegistry;
+  /** Job logs served under .../jobs/{name}/log. Default: no /log route. */
+  readonly logs?: LogStore;
 }
 
 export interface ApiServer {
   readonly app: express.Express;
-  /** Ends every open watch stream and timer; resolves when they have stopped. Idempotent. */
+  /** Ends every open watch and log follow stream and timer; resolves when they have stopped. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -104,6 +108,11 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
   app.use(nodeTokenRoutes(deps.nodeTokens ?? new NodeTokenRegistry(store, { now: () => now().getTime() })));
   const jobKind = kinds.find((k) => k.kind === 'Job' && k.group === 'openscheduler.io');
   if (jobKind !== undefined) app.use(jobRetryRoutes({ store, jobKind, now, logger }));
+  let logRoutes: JobLogRoutes | undefined;
+  if (jobKind !== undefined && deps.logs !== undefined) {
+    logRoutes = jobLogRoutes({ store, jobKind, logs: deps.logs, logger });
+    app.use(logRoutes.router);
+  }
   app.use(resourceRoutes({ store, kinds, now, watches }));
 
   app.use(() => {
@@ -113,7 +122,9 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
 
   return {
     app,
-    close: () => watches.close(),
+    close: async () => {
+      await Promise.all([watches.close(), logRoutes?.close()]);
+    },
   };
 }
 

@@ -9,6 +9,7 @@ import express, { type Request } from 'express';
 import winston from 'winston';
 import { kinds } from '../api/v1/index.js';
 import type { ResourceKind } from '../api/kind.js';
+import type { LogStore } from '../logs/log-store.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import { createApiServer, type ApiServer } from './api-server.js';
@@ -36,6 +37,8 @@ export interface TestServerOptions {
   readonly now?: () => Date;
   readonly watchBookmarkIntervalMs?: number;
   readonly kinds?: readonly ResourceKind[];
+  /** Serves job logs (the /log route) from this store. */
+  readonly logs?: LogStore;
 }
 
 export interface TestResponse {
@@ -79,6 +82,7 @@ export class TestServer {
       logger,
       now: options.now,
       watchBookmarkIntervalMs: options.watchBookmarkIntervalMs,
+      logs: options.logs,
     });
     const http = createServer(api.app);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));

@@ -220,6 +220,33 @@ export class ApiClient {
   }
 
   /**
+   * The body of a GET chunk by chunk as it arrives (e.g. a job's log). Throws ApiError on an
+   * error answer and TransportError on a broken stream; ends quietly when `signal` aborts.
+   * `idleTimeout` applies the request deadline to silences in the stream (off for follows).
+   */
+  async *stream(path: string, query: Query, options: { signal?: AbortSignal; accept?: string; idleTimeout?: boolean } = {}): AsyncGenerator<Buffer> {
+    const { signal } = options;
+    let res: http.IncomingMessage;
+    try {
+      res = await this.open('GET', path, { query, signal, accept: options.accept }, options.idleTimeout ? this.timeoutMs : undefined);
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw err;
+    }
+    try {
+      const statusCode = res.statusCode ?? 0;
+      if (statusCode >= 400) throw new ApiError(statusFromResponse(statusCode, await ApiClient.readText(res)));
+      for await (const chunk of res) yield chunk as Buffer;
+    } catch (err) {
+      if (signal?.aborted) return;
+      if (err instanceof ApiError || err instanceof TransportError) throw err;
+      throw new TransportError(`the response to GET ${path} broke off: ${(err as Error).message}`, { cause: err });
+    } finally {
+      res.destroy();
+    }
+  }
+
+  /**
    * Watch events of a collection from `resourceVersion` (exclusive), until the server ends
    * the stream or `signal` aborts (then the iteration just ends). Throws ApiError on an
    * error answer or an ERROR event (code 410 means: relist), TransportError on a broken stream.

@@ -11,6 +11,8 @@ export interface OsctlDeps {
   /** The config path from the environment ($OSCTL_CONFIG or the default); `--config` overrides it. */
   readonly configPath: string;
   readonly stdout: TextSink;
+  /** stdout for raw bytes (`osctl logs`); without it, bytes are written to `stdout` as UTF-8 text. */
+  readonly stdoutBytes?: { write(data: Uint8Array): void };
   readonly stderr: TextSink;
   readonly stdin: StdinAccess;
   /** Aborted on SIGINT/SIGTERM: long-running commands (get -w, wait) stop and return. */

@@ -11,6 +11,7 @@ import { parseDuration } from '../util/duration.js';
 import { CliError, formatError } from './errors.js';
 import { getCommand } from './get-command.js';
 import { loginCommand } from './login-command.js';
+import { logsCommand } from './logs-command.js';
 import { retryCommand } from './retry-command.js';
 import { tokenCommand } from './token-command.js';
 import { waitCommand } from './wait-command.js';
@@ -61,7 +62,7 @@ export async function runOsctl(args: readonly string[], deps: OsctlDeps): Promis
     })
     .showHelpAfterError('(run with --help for usage)');
 
-  for (const command of [loginCommand, applyCommand, getCommand, describeCommand, deleteCommand, diffCommand, waitCommand, tokenCommand, dlqCommand, retryCommand]) {
+  for (const command of [loginCommand, applyCommand, getCommand, describeCommand, deleteCommand, diffCommand, waitCommand, logsCommand, tokenCommand, dlqCommand, retryCommand]) {
     program.addCommand(command(env).exitOverride().configureOutput(program.configureOutput()).showHelpAfterError('(run with --help for usage)'));
   }
 

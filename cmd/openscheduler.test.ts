@@ -172,7 +172,7 @@ void describe('openscheduler startup errors (process)', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const { port } = blocker.address() as AddressInfo;
     try {
-      const run = await runOpenscheduler(['dev', '--data-dir', join(work, 'd2'), '--http-port', String(port), '--https-port', '0'], { env });
+      const run = await runOpenscheduler(['dev', '--data-dir', join(work, 'd2'), '--http-port', String(port), '--https-port', '0', '--grpc-port', '0'], { env });
       assert.equal(run.code, 1);
       assertOneLineError(run.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(--http-port\\): the address is already in use$`));
       assert.equal(await readEndpoints(join(work, 'd2')), undefined);
@@ -182,7 +182,7 @@ void describe('openscheduler startup errors (process)', () => {
   });
 
   void it('exits 1 on a short JWT_SECRET, plain HTTP off loopback, and bad flag values', async () => {
-    const base = ['dev', '--data-dir', join(work, 'd3'), '--http-port', '0', '--https-port', '0'];
+    const base = ['dev', '--data-dir', join(work, 'd3'), '--http-port', '0', '--https-port', '0', '--grpc-port', '0'];
     const short = await runOpenscheduler(base, { env: { ...env, JWT_SECRET: 'short' } });
     assert.equal(short.code, 1);
     assertOneLineError(short.stderr, /JWT_SECRET must be at least 32 bytes/);
@@ -221,7 +221,7 @@ void describe('openscheduler server (process)', () => {
     const dataDir = join(work, 'data');
     const child = spawn(
       process.execPath,
-      binArgs('openscheduler', ['server', '--data-dir', dataDir, '--http-port', '0', '--https-port', '0', '--bind-address', '127.0.0.1']),
+      binArgs('openscheduler', ['server', '--data-dir', dataDir, '--http-port', '0', '--https-port', '0', '--grpc-port', '0', '--bind-address', '127.0.0.1']),
       { cwd: repoRoot, env: childEnv({ HOME: work }), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stderr = '';
@@ -261,7 +261,7 @@ void describe('openscheduler server (process)', () => {
       const dataDir = join(work, `early-${delayMs}`);
       const child = spawn(
         process.execPath,
-        binArgs('openscheduler', ['dev', '--data-dir', dataDir, '--http-port', '0', '--https-port', '0', '--bcrypt-cost', '10']),
+        binArgs('openscheduler', ['dev', '--data-dir', dataDir, '--http-port', '0', '--https-port', '0', '--grpc-port', '0', '--bcrypt-cost', '10']),
         { cwd: repoRoot, env: childEnv({ HOME: work, OSCTL_CONFIG: join(dataDir, 'osctl.yaml') }), stdio: ['ignore', 'ignore', 'pipe'] },
       );
       let stderr = '';

@@ -1,8 +1,10 @@
 // `openscheduler`: the daemon binary's one composition root. Flags, environment and config file
 // become ServerOptions here (the only place that reads process.env), then the server starts.
 //
-//   openscheduler server   API server (controllers and the agent gRPC endpoint join in later issues)
-//   openscheduler dev      the same on loopback with dev defaults; writes osctl and kubectl configs
+//   openscheduler server   API server, controllers (on the elected leader) and the agent gRPC endpoint
+//   openscheduler dev      the same on loopback with dev defaults, plus a local agent (process
+//                          driver; --no-local-agent to leave it out); writes osctl and kubectl configs
+//   openscheduler agent    a node agent (settings: cmd/agent-config.ts)
 //   openscheduler version
 //
 // Settings (flags > environment > config file > defaults); the config file (--config or
@@ -10,7 +12,7 @@
 //   --data-dir DIR          OPENSCHEDULER_DATA_DIR        [dataDir]   dev: ./.openscheduler, server: /var/lib/openscheduler
 //   --http-port N           OPENSCHEDULER_HTTP_PORT       [httpPort]  8080 (0: any free port)
 //   --https-port N          OPENSCHEDULER_HTTPS_PORT      [httpsPort] 8443
-//   --grpc-port N           OPENSCHEDULER_GRPC_PORT       [grpcPort]  50051 (agent endpoint, later issue)
+//   --grpc-port N           OPENSCHEDULER_GRPC_PORT       [grpcPort]  50051 (agent endpoint; TLS unless bound to loopback)
 //   --bind-address IP       OPENSCHEDULER_BIND_ADDRESS    [bindAddress] HTTPS: dev 127.0.0.1, server 0.0.0.0
 //   --http-bind-address IP  OPENSCHEDULER_HTTP_BIND_ADDRESS [httpBindAddress] 127.0.0.1
 //   --insecure-http         OPENSCHEDULER_INSECURE_HTTP   [insecureHttp] allow plain HTTP off loopback
@@ -26,14 +28,20 @@
 //   --log-level L           OPENSCHEDULER_LOG_LEVEL       [logLevel]  info
 //   --log-format json|text  OPENSCHEDULER_LOG_FORMAT      [logFormat] server: json, dev: text
 //   --allowed-origins O,..  ALLOWED_ORIGINS               [allowedOrigins] (kept for CORS)
+//   --node-lease-ttl DUR    OPENSCHEDULER_NODE_LEASE_TTL  [nodeLeaseTtlSeconds] 30s
+//   --node-grace-period DUR OPENSCHEDULER_NODE_GRACE_PERIOD [nodeGracePeriodMs] 40s (after the lease expired)
+//   --log-retention DUR     OPENSCHEDULER_LOG_RETENTION   [logRetentionSeconds] 7d (job logs, by age)
 //   JWT_SECRET (environment only; >= 32 bytes): default <data-dir>/jwt-secret, generated once.
-import { readFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import winston from 'winston';
+import { createAgent, ProcessDriver, type Agent } from '../agent/index.js';
 import { osctlConfigPath, writeOsctlConfig } from '../cli/config.js';
+import { AgentConfigError, defaultNodeName, resolveAgentConfig, type AgentConfig } from './agent-config.js';
 import {
   ConfigError,
   ENV_CONFIG,
@@ -144,7 +152,7 @@ async function writeDevConfigs(server: RunningServer, dataDir: string): Promise<
   return { osctlConfigPath: osctlPath, kubeconfigPath };
 }
 
-function banner(server: RunningServer, paths: { osctlConfigPath: string; kubeconfigPath: string }): string {
+function banner(server: RunningServer, paths: { osctlConfigPath: string; kubeconfigPath: string }, localAgent: string | undefined): string {
   return [
     '',
     'Open Scheduler (dev) is running.',
@@ -154,7 +162,8 @@ function banner(server: RunningServer, paths: { osctlConfigPath: string; kubecon
     `  kubeconfig:     ${paths.kubeconfigPath}`,
     '  Try:            npx osctl get jobs',
     `                  kubectl --kubeconfig ${paths.kubeconfigPath} get jobs.openscheduler.io`,
-    '  No agent runs yet, so jobs stay Pending. Stop with Ctrl-C.',
+    localAgent ? `  Local agent:    node ${localAgent} (process driver)` : '  No local agent (--no-local-agent): jobs wait for an agent to join.',
+    '  Stop with Ctrl-C.',
     '',
   ].join('\n');
 }
@@ -177,6 +186,35 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
     fail(messageOf(err));
   }
 
+  // dev: one local agent in this process, its state under the data dir, joined with the join token.
+  const localNodeName = defaultNodeName();
+  const agentAbort = new AbortController();
+  let agentRun: Promise<void> | undefined;
+  if (mode === 'dev' && flags.localAgent !== false) {
+    try {
+      const agent = await buildAgent(
+        {
+          servers: [server.grpcAddress],
+          tokenFile: server.joinTokenPath,
+          nodeName: localNodeName,
+          labels: {},
+          dataDir: join(options.dataDir, 'agent'),
+          shutdownMode: 'stop',
+          ...(server.grpcTls ? { tls: { ...(server.caPath ? { caFile: server.caPath } : {}) } } : {}),
+          logLevel: config.logLevel,
+          logFormat: config.logFormat,
+        },
+        logger.child({ component: 'agent' }),
+      );
+      agentRun = agent.run(agentAbort.signal).catch((err: unknown) => {
+        logger.error('local agent failed', { error: messageOf(err) });
+      });
+    } catch (err) {
+      await server.close().catch(() => undefined);
+      fail(`local agent: ${messageOf(err)}`);
+    }
+  }
+
   let stopping = false;
   /** Writing the dev configs and the endpoints file; a shutdown waits for it so that it removes what it wrote. */
   let announced: Promise<void> = Promise.resolve();
@@ -191,6 +229,8 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
   };
   const shutdown = async (): Promise<void> => {
     try {
+      agentAbort.abort(); // the local agent stops its tasks first, while the server still takes its reports
+      await agentRun;
       await server.close();
       await announced;
       await removeEndpoints(options.dataDir, process.pid);
@@ -215,7 +255,7 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
     if (mode === 'dev') {
       // The local agent joins `dev` with the agent work (a later issue); none is started here.
       devPaths = await writeDevConfigs(server, options.dataDir);
-      process.stdout.write(banner(server, devPaths) + '\n');
+      process.stdout.write(banner(server, devPaths, agentRun === undefined ? undefined : localNodeName) + '\n');
     }
     await writeEndpoints(options.dataDir, {
       pid: process.pid,
@@ -223,6 +263,9 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
       httpsUrl: server.httpsUrl,
       caPath: server.caPath,
       adminPasswordPath: server.adminPasswordPath,
+      grpcAddress: server.grpcAddress,
+      grpcTls: server.grpcTls,
+      joinTokenPath: server.joinTokenPath,
       ...devPaths,
     });
   };
@@ -234,6 +277,79 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
   await announced;
 }
 
+/** Builds an agent with the process driver from resolved settings (reads the TLS files). */
+async function buildAgent(config: AgentConfig, logger: winston.Logger): Promise<Agent> {
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  let credentials = grpc.credentials.createInsecure();
+  if (config.tls !== undefined) {
+    const read = async (path: string | undefined, what: string): Promise<Buffer | null> => {
+      if (path === undefined) return null;
+      try {
+        return await readFile(path);
+      } catch (err) {
+        throw new AgentConfigError(`${what}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
+      }
+    };
+    const [ca, cert, key] = await Promise.all([read(config.tls.caFile, 'ca-file'), read(config.tls.certFile, 'cert-file'), read(config.tls.keyFile, 'key-file')]);
+    credentials = grpc.credentials.createSsl(ca, key, cert);
+  }
+  return createAgent({
+    servers: config.servers,
+    ...(config.token !== undefined ? { token: config.token } : {}),
+    ...(config.tokenFile !== undefined ? { tokenFile: config.tokenFile } : {}),
+    nodeName: config.nodeName,
+    labels: config.labels,
+    drivers: [new ProcessDriver({ stateDir: join(config.dataDir, 'process') })],
+    stateDir: join(config.dataDir, 'state'),
+    credentials,
+    ...(config.tls?.serverName !== undefined ? { tlsServerName: config.tls.serverName } : {}),
+    shutdownMode: config.shutdownMode,
+    logger,
+    agentVersion: await packageVersion(),
+  });
+}
+
+async function runAgent(flags: Record<string, unknown>): Promise<void> {
+  let config: AgentConfig;
+  try {
+    config = resolveAgentConfig(flags, process.env, process.cwd());
+  } catch (err) {
+    fail(messageOf(err));
+  }
+  const logger = createLogger(config.logLevel, config.logFormat);
+  let agent: Agent;
+  try {
+    agent = await buildAgent(config, logger);
+  } catch (err) {
+    fail(messageOf(err));
+  }
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (abort.signal.aborted) {
+      process.stderr.write(`openscheduler agent: ${signal} again, exiting without a clean shutdown\n`);
+      process.exit(1);
+    }
+    logger.info('received signal, shutting down', { signal, mode: config.shutdownMode });
+    abort.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  logger.info('agent starting', { node: config.nodeName, servers: config.servers, dataDir: config.dataDir });
+  try {
+    await agent.run(abort.signal);
+  } catch (err) {
+    logger.error('agent failed', { error: messageOf(err) });
+    process.exitCode = 1;
+  }
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  logger.info('agent stopped');
+  setTimeout(() => {
+    logger.warn('handles still open after shutdown; exiting', { resources: process.getActiveResourcesInfo() });
+    process.exit(process.exitCode ?? 0);
+  }, EXIT_WATCHDOG_MS).unref();
+}
+
 async function main(argv: string[]): Promise<void> {
   const program = new Command('openscheduler')
     .description('Open Scheduler daemons: a Kubernetes-style declarative batch job scheduler')
@@ -242,9 +358,27 @@ async function main(argv: string[]): Promise<void> {
   addServerOptions(program.command('server').description('run the control plane (API server)')).action(
     async (flags: Record<string, unknown>) => run('server', flags),
   );
-  addServerOptions(program.command('dev').description('run a local server on loopback and write osctl/kubectl configs for the admin')).action(
-    async (flags: Record<string, unknown>) => run('dev', flags),
-  );
+  addServerOptions(program.command('dev').description('run a local server on loopback with a local agent and write osctl/kubectl configs for the admin'))
+    .option('--no-local-agent', 'do not run the local agent')
+    .action(async (flags: Record<string, unknown>) => run('dev', flags));
+  program
+    .command('agent')
+    .description('run a node agent: registers the node and runs the jobs the control plane assigns to it')
+    .option('--server <host:port,...>', 'agent endpoint(s) of the control plane (env OPENSCHEDULER_AGENT_SERVER)')
+    .option('--token <token>', 'per-node token or join token (env OPENSCHEDULER_AGENT_TOKEN)')
+    .option('--token-file <file>', 'file holding the token (env OPENSCHEDULER_AGENT_TOKEN_FILE)')
+    .option('--name <node>', 'node name (default: the host name; env OPENSCHEDULER_AGENT_NAME)')
+    .option('--labels <k=v,...>', 'node labels (env OPENSCHEDULER_AGENT_LABELS)')
+    .option('--data-dir <dir>', `agent state (default ${'/var/lib/openscheduler-agent'}; env OPENSCHEDULER_AGENT_DATA_DIR)`)
+    .option('--shutdown-mode <mode>', 'on SIGTERM: stop tasks (stop, default) or leave them for re-adoption (detach)')
+    .option('--tls', 'use TLS to the server (env GRPC_TLS_ENABLED)')
+    .option('--ca-file <file>', 'CA certificate to trust (env GRPC_TLS_CA_FILE)')
+    .option('--cert-file <file>', 'client certificate for mTLS (env GRPC_TLS_CERT_FILE)')
+    .option('--key-file <file>', 'client key for mTLS (env GRPC_TLS_KEY_FILE)')
+    .option('--tls-server-name <name>', 'name to verify the server certificate against (env GRPC_TLS_SERVER_NAME)')
+    .option('--log-level <level>', 'error|warn|info|debug (env OPENSCHEDULER_LOG_LEVEL)')
+    .option('--log-format <format>', 'json|text (env OPENSCHEDULER_LOG_FORMAT)')
+    .action(async (flags: Record<string, unknown>) => runAgent(flags));
   program
     .command('version')
     .description('print the version')

@@ -25,6 +25,7 @@ async function main(): Promise<number> {
     return await runOsctl(process.argv.slice(2), {
       configPath: osctlConfigPath(process.env, homedir()),
       stdout: { write: (s) => void process.stdout.write(s) },
+      stdoutBytes: { write: (data) => void process.stdout.write(data) },
       stderr: { write: (s) => void process.stderr.write(s) },
       stdin: {
         isTTY: process.stdin.isTTY === true,

@@ -9,7 +9,18 @@
 //                500 over the 10,000 jobs (limit/continue), and the server's heap (after a full GC) before
 //                and after holding 10,000 jobs. The server runs in a child process so its heap is its own.
 //
+// Then the run-jobs sections (hack/bench-run-jobs.ts): (a) throughput of N jobs on simulated
+// agents with store writes per job, (b) apply->Running latency at a steady rate, (c) real
+// /bin/true jobs on one real agent against the raw spawn rate; each printed as a Markdown table
+// with its target, and all their figures as JSON (to stdout, or to --json PATH).
+//
 // Usage: npm run bench [-- --jobs N] [-- --only sqlite|etcd]
+//          [-- --skip-run | --only-run [throughput,latency,real]] [-- --run-jobs N] [-- --agents N]
+//          [-- --json PATH] [-- --cpu-prof DIR]
+//   --skip-run          only the control-plane sections above
+//   --only-run [LIST]   only the run-jobs sections (all, or the comma-separated ones)
+//   --run-jobs N        jobs of the throughput section (default 10,000); --agents N hollow agents (100)
+//   --cpu-prof DIR      V8 CPU profiles of the run-jobs server and agents children, per section
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -18,6 +29,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '../store/index.js';
 import { startEtcd, type EtcdProcess } from '../test/harness/etcd.js';
+import { writeFile } from 'node:fs/promises';
+import { benchRunJobs, formatRunJobsReport, RUN_SECTIONS, type RunSection, type StoreKind } from './bench-run-jobs.js';
 import { benchRawStore, type RawStoreFigures } from './bench-store.js';
 
 const CONCURRENCY = 32;
@@ -189,7 +202,7 @@ async function benchSqlite(jobs: number): Promise<Row> {
   try {
     const store = await openStore({ type: 'sqlite', path: join(dir, 'raw.db') });
     const raw = await benchRawStore(store, { n: jobs, concurrency: CONCURRENCY }).finally(() => store.close());
-    const api = await benchApi({ dataDir: join(dir, 'server'), store: 'sqlite', httpPort: 0, httpsPort: 0 }, jobs);
+    const api = await benchApi({ dataDir: join(dir, 'server'), store: 'sqlite', httpPort: 0, httpsPort: 0, grpcPort: 0 }, jobs);
     return { store: 'sqlite', raw, api };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -204,7 +217,7 @@ async function benchEtcd(jobs: number): Promise<Row> {
     const store = await openStore({ type: 'etcd', endpoints: [etcd.endpoint], prefix: '/bench-raw' });
     const raw = await benchRawStore(store, { n: jobs, concurrency: CONCURRENCY }).finally(() => store.close());
     const api = await benchApi(
-      { dataDir: join(dir, 'server'), etcdEndpoints: [etcd.endpoint], etcdPrefix: '/bench-api', httpPort: 0, httpsPort: 0 },
+      { dataDir: join(dir, 'server'), etcdEndpoints: [etcd.endpoint], etcdPrefix: '/bench-api', httpPort: 0, httpsPort: 0, grpcPort: 0 },
       jobs,
     );
     return { store: 'etcd', raw, api };
@@ -233,10 +246,65 @@ function report(rows: Row[], jobs: number): void {
   }
 }
 
-const jobs = Number(arg('jobs') ?? 10_000);
+function usage(flag: string, rule: string): never {
+  console.error(`bench: --${flag}: ${rule}`);
+  process.exit(2);
+}
+
+function countFlag(name: string, fallback: number): number {
+  const text = arg(name);
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) usage(name, `must be a positive integer, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** --only-run [LIST]: undefined when absent, else the sections (all when no list follows). */
+function onlyRunSections(): RunSection[] | undefined {
+  const i = process.argv.indexOf('--only-run');
+  if (i < 0) return undefined;
+  const value = process.argv[i + 1];
+  if (value === undefined || value.startsWith('--')) return [...RUN_SECTIONS];
+  const picked = value.split(',').map((s) => s.trim());
+  const bad = picked.find((s) => !RUN_SECTIONS.includes(s as RunSection));
+  if (bad !== undefined) usage('only-run', `unknown section ${JSON.stringify(bad)}; use some of ${RUN_SECTIONS.join(',')}`);
+  return picked as RunSection[];
+}
+
+const jobs = countFlag('jobs', 10_000);
 const only = arg('only');
+if (only !== undefined && only !== 'sqlite' && only !== 'etcd') usage('only', 'must be sqlite or etcd');
+const runSections = onlyRunSections();
+const skipRun = process.argv.includes('--skip-run');
+if (skipRun && runSections) usage('skip-run', 'cannot be combined with --only-run');
+const jsonPath = arg('json');
+if (process.argv.includes('--json') && (jsonPath === undefined || jsonPath.startsWith('--'))) usage('json', 'needs a file path');
+const cpuProfileDir = arg('cpu-prof');
+if (process.argv.includes('--cpu-prof') && (cpuProfileDir === undefined || cpuProfileDir.startsWith('--'))) usage('cpu-prof', 'needs a directory');
+
 const rows: Row[] = [];
-if (!only || only === 'sqlite') rows.push(await benchSqlite(jobs));
-if (!only || only === 'etcd') rows.push(await benchEtcd(jobs));
+if (!runSections) {
+  if (!only || only === 'sqlite') rows.push(await benchSqlite(jobs));
+  if (!only || only === 'etcd') rows.push(await benchEtcd(jobs));
+}
 agent.destroy();
-report(rows, jobs);
+if (rows.length > 0) report(rows, jobs);
+
+if (!skipRun) {
+  const stores: StoreKind[] = only ? [only] : ['sqlite', 'etcd'];
+  const run = await benchRunJobs({
+    stores,
+    sections: runSections ?? [...RUN_SECTIONS],
+    throughputJobs: countFlag('run-jobs', 10_000),
+    agents: countFlag('agents', 100),
+    ...(cpuProfileDir ? { cpuProfileDir } : {}),
+  });
+  console.log(formatRunJobsReport(run));
+  const json = JSON.stringify({ controlPlane: rows, runJobs: run }, null, 2);
+  if (jsonPath) {
+    await writeFile(jsonPath, json + '\n');
+    console.log(`\nfigures written to ${jsonPath}`);
+  } else {
+    console.log('\n```json\n' + json + '\n```');
+  }
+}

@@ -24,9 +24,9 @@ export interface ServerOptions {
   /** Plain HTTP port (0: any free port). */
   readonly httpPort: number;
   readonly httpsPort: number;
-  /** Accepted now; the agent gRPC endpoint comes with the agent work. */
+  /** Port of the agent gRPC endpoint (0: any free port). */
   readonly grpcPort: number;
-  /** Address of the HTTPS (and later gRPC) listener. */
+  /** Address of the HTTPS and gRPC listeners. gRPC uses TLS (the serving certificate) unless this is loopback. */
   readonly bindAddress: string;
   /** Address of the plain HTTP listener; loopback unless insecureHttp. */
   readonly httpBindAddress: string;
@@ -44,6 +44,12 @@ export interface ServerOptions {
   readonly allowedOrigins: readonly string[];
   /** bcrypt cost for user passwords (>= 10). */
   readonly bcryptCost: number;
+  /** Lease TTL of a node: an agent that has not heartbeated for this long stops its tasks. */
+  readonly nodeLeaseTtlSeconds: number;
+  /** How long after its lease expired a node is declared lost and its jobs re-queued. */
+  readonly nodeGracePeriodMs: number;
+  /** Job logs older than this (since their last write) are deleted. */
+  readonly logRetentionSeconds: number;
 }
 
 export interface ResolvedConfig {
@@ -80,6 +86,9 @@ interface Settings {
   logLevel: LogLevel;
   logFormat: LogFormat;
   allowedOrigins: string[];
+  nodeLeaseTtlSeconds: number;
+  nodeGracePeriodMs: number;
+  logRetentionSeconds: number;
 }
 type Key = keyof Settings;
 type ValueKind = 'string' | 'port' | 'boolean' | 'list' | 'duration-s' | 'duration-ms' | 'cost' | 'level' | 'format';
@@ -119,6 +128,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'logLevel', flag: 'log-level', env: 'OPENSCHEDULER_LOG_LEVEL', kind: 'level', schema: { enum: [...LOG_LEVELS] } },
   { key: 'logFormat', flag: 'log-format', env: 'OPENSCHEDULER_LOG_FORMAT', kind: 'format', schema: { enum: ['json', 'text'] } },
   { key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', kind: 'list', schema: STRING_LIST_SCHEMA },
+  { key: 'nodeLeaseTtlSeconds', flag: 'node-lease-ttl', env: 'OPENSCHEDULER_NODE_LEASE_TTL', kind: 'duration-s', schema: DURATION_SCHEMA },
+  { key: 'nodeGracePeriodMs', flag: 'node-grace-period', env: 'OPENSCHEDULER_NODE_GRACE_PERIOD', kind: 'duration-ms', schema: DURATION_SCHEMA },
+  { key: 'logRetentionSeconds', flag: 'log-retention', env: 'OPENSCHEDULER_LOG_RETENTION', kind: 'duration-s', schema: DURATION_SCHEMA },
 ];
 
 /** Names of the environment variables read besides the OPENSCHEDULER_* ones in SETTINGS. */
@@ -338,6 +350,9 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     tlsSans: s.tlsSans ?? [],
     allowedOrigins: s.allowedOrigins ?? [],
     bcryptCost: s.bcryptCost ?? 12,
+    nodeLeaseTtlSeconds: s.nodeLeaseTtlSeconds ?? 30,
+    nodeGracePeriodMs: s.nodeGracePeriodMs ?? 40_000,
+    logRetentionSeconds: s.logRetentionSeconds ?? 7 * 24 * 3600,
   };
   return {
     server,

@@ -14,6 +14,12 @@ export interface Endpoints {
   /** CA certificate that signed the HTTPS certificate (absent with a user-provided certificate). */
   readonly caPath?: string;
   readonly adminPasswordPath: string;
+  /** host:port of the agent gRPC endpoint. */
+  readonly grpcAddress?: string;
+  /** Whether the agent endpoint uses TLS (trust caPath). */
+  readonly grpcTls?: boolean;
+  /** The join token file agents may register with (mode 0600). */
+  readonly joinTokenPath?: string;
   /** Written by `dev` only. */
   readonly kubeconfigPath?: string;
   readonly osctlConfigPath?: string;

@@ -18,7 +18,7 @@ function options(dataDir: string, flags: Record<string, unknown> = {}, jwtSecret
     mode: 'dev',
     cwd: dataDir,
     jwtSecret,
-    flags: settingsFromFlags({ dataDir, httpPort: '0', httpsPort: '0', bcryptCost: '10', ...flags }),
+    flags: settingsFromFlags({ dataDir, httpPort: '0', httpsPort: '0', grpcPort: '0', bcryptCost: '10', ...flags }),
   }).server;
 }
 

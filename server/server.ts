@@ -1,7 +1,9 @@
 // The server assembly: store, authentication, API server, HTTP and HTTPS listeners, started in
 // order and stopped in reverse. The daemon's composition root (cmd/openscheduler.ts) and
 // in-process tests call startServer.
+import * as grpc from '@grpc/grpc-js';
 import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -10,10 +12,14 @@ import type { Logger } from 'winston';
 import { kinds } from '../api/v1/index.js';
 import { createApiServer } from '../apiserver/api-server.js';
 import { setUpAuth, type IssuedToken } from '../apiserver/auth.js';
+import { NodeTokenRegistry } from '../apiserver/node-tokens.js';
 import { ensureTlsMaterial } from '../apiserver/tls.js';
+import { FileLogStore } from '../logs/log-store.js';
 import type { Store } from '../store/store.js';
 import { openStore } from '../store/index.js';
-import type { ServerOptions, StoreSpec } from './config.js';
+import { isLoopback, type ServerOptions, type StoreSpec } from './config.js';
+import { startControlPlane, type RunningControlPlane } from './control-plane.js';
+import { ensureJoinToken } from './join-token.js';
 
 /** A startup failure with a one-line message fit for the operator (the cause is attached). */
 export class StartupError extends Error {
@@ -30,6 +36,13 @@ export interface RunningServer {
   readonly caCert?: string;
   /** Where the generated admin password is (written by the server that created the admin). */
   readonly adminPasswordPath: string;
+  /** host:port of the agent gRPC endpoint (a wildcard bind address reported as loopback). */
+  readonly grpcAddress: string;
+  /** Whether the agent endpoint uses TLS (with the serving certificate; trust `caPath`). */
+  readonly grpcTls: boolean;
+  /** The join token file (mode 0600): agents may register with it (see agent.proto). */
+  readonly joinTokenPath: string;
+
   /** Mints a token for an existing user (default lifetime: the configured token TTL). */
   mintToken(username: string, ttlSeconds?: number): Promise<IssuedToken>;
   /** Stops accepting, ends watches and connections, closes the store. Idempotent. */
@@ -142,8 +155,44 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
       throw new StartupError(`authentication set-up failed: ${errorText(err)}`, { cause: err });
     });
 
-    const api = createApiServer({ store, kinds, auth: auth.authenticator, logger });
+    const nodeTokens = new NodeTokenRegistry(store);
+    const logs = new FileLogStore({ dir: join(options.dataDir, 'logs'), retentionSeconds: options.logRetentionSeconds, logger });
+    const api = createApiServer({ store, kinds, auth: auth.authenticator, logger, nodeTokens, logs });
     cleanups.push(() => api.close());
+
+    const joinToken = await ensureJoinToken(options.dataDir);
+    const grpcTls = !isLoopback(options.bindAddress);
+    let controlPlane: RunningControlPlane;
+    try {
+      controlPlane = await startControlPlane({
+        store,
+        logger,
+        nodeTokens,
+        joinToken: joinToken.token,
+        logs,
+        grpc: {
+          host: options.bindAddress,
+          port: options.grpcPort,
+          credentials: grpcTls
+            ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }], false)
+            : grpc.ServerCredentials.createInsecure(),
+        },
+        leaderElection: options.store.type === 'etcd',
+        nodeLeaseTtlSeconds: options.nodeLeaseTtlSeconds,
+        nodeGracePeriodMs: options.nodeGracePeriodMs,
+      });
+    } catch (err) {
+      throw new StartupError(`cannot start the agent endpoint on ${urlHost(options.bindAddress)}:${options.grpcPort} (--grpc-port): ${errorText(err)}`, {
+        cause: err,
+      });
+    }
+    cleanups.push(() => controlPlane.close());
+    const logRetention = new AbortController();
+    const logRetentionDone = logs.run(logRetention.signal);
+    cleanups.push(async () => {
+      logRetention.abort();
+      await logRetentionDone;
+    });
 
     const httpServer = createHttpServer(api.app);
     const httpsServer = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, api.app);
@@ -164,6 +213,9 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
         logger.info('shutting down');
         const closed = Promise.all(servers.map(closeServer)); // stop accepting; resolves when connections end
         await api.close(); // ends watch streams
+        await controlPlane.close(); // agents' streams, then every controller loop
+        logRetention.abort();
+        await logRetentionDone;
         for (const s of servers) s.closeIdleConnections();
         let timer: NodeJS.Timeout | undefined;
         const grace = new Promise<void>((resolve) => {
@@ -185,6 +237,9 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
       caPath: tls.caPath,
       caCert: tls.caCert,
       adminPasswordPath: auth.adminPasswordPath,
+      grpcAddress: `${urlHost(options.bindAddress)}:${controlPlane.grpcPort}`,
+      grpcTls,
+      joinTokenPath: joinToken.path,
       mintToken: (username, ttlSeconds) => auth.authenticator.mintToken(username, ttlSeconds),
       close,
     };

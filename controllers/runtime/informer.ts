@@ -9,6 +9,10 @@
 //   structuredClone() one before changing it.
 // - Transient errors restart the list or watch with exponential backoff; run() resolves only
 //   after the watch has ended and no timer is left.
+// - Every handler call carries the store revision at which the informer learned of the change
+//   (a watch event's revision; for the differences a list found, the list's revision), and
+//   onResync announces each list before its differences, so handlers can keep a resumable
+//   history of changes (the agent endpoint's AssignmentHub does).
 import { CompactedError, type Store, type WatchEvent } from '../../store/store.js';
 import { sleep, systemClock, type Clock } from './clock.js';
 import { errorMessage, silentLogger, type Logger } from './logger.js';
@@ -23,11 +27,23 @@ export interface CacheEntry<T> {
   readonly revision: number;
 }
 
-/** Callbacks of one informer; each receives the store key and frozen objects. Throwing is logged, not fatal. */
+/**
+ * Callbacks of one informer; each receives the store key and frozen objects. Throwing is logged, not fatal.
+ * `revision` is the store revision at which the informer learned of the change: the watch event's
+ * revision (for a delete, the revision of the delete), or for the differences found by a list the
+ * list's revision (for the onAdd replay of addHandlers, the revision the cache reflects).
+ */
 export interface InformerHandlers<T> {
-  onAdd?(key: string, object: T): void;
-  onUpdate?(key: string, oldObject: T, newObject: T): void;
-  onDelete?(key: string, lastObject: T): void;
+  onAdd?(key: string, object: T, revision: number): void;
+  onUpdate?(key: string, oldObject: T, newObject: T, revision: number): void;
+  onDelete?(key: string, lastObject: T, revision: number): void;
+  /**
+   * A list at `revision` is about to bring the cache up to date: the first list, and every relist
+   * after the watch fell behind a compaction. The changes it found follow, each with this revision;
+   * changes between the previous watch position and `revision` are collapsed into them, so any
+   * history a handler keeps of earlier revisions no longer tells every change.
+   */
+  onResync?(revision: number): void;
 }
 
 export interface InformerOptions<T> {
@@ -87,7 +103,10 @@ export class Informer<T> implements Runnable {
    */
   addHandlers(handlers: InformerHandlers<T>): () => void {
     this.handlers.add(handlers);
-    for (const [key, entry] of this.cache) this.call('onAdd', key, () => handlers.onAdd?.(key, entry.object));
+    for (const [key, entry] of this.cache) {
+      const revision = Math.max(this.cacheRevision, entry.revision);
+      this.call('onAdd', key, () => handlers.onAdd?.(key, entry.object, revision));
+    }
     return () => this.handlers.delete(handlers);
   }
 
@@ -202,16 +221,17 @@ export class Informer<T> implements Runnable {
       if (!page.more || last === undefined) break;
       page = await this.store.list(this.prefix, { limit: this.pageSize, after: last.key, revision });
     }
+    this.emit('onResync', '', (h) => h.onResync?.(revision));
     for (const [key, old] of [...this.cache]) {
       if (!fresh.has(key)) {
         this.cache.delete(key);
-        this.emit('onDelete', key, (h) => h.onDelete?.(key, old.object));
+        this.emit('onDelete', key, (h) => h.onDelete?.(key, old.object, revision));
       }
     }
     for (const [key, { value, revision: modRevision }] of fresh) {
       const old = this.cache.get(key);
       if (old?.revision === modRevision) continue;
-      this.cachePut(key, value, modRevision, old);
+      this.cachePut(key, value, modRevision, old, revision);
     }
     if (!this.synced) {
       this.synced = true;
@@ -224,17 +244,21 @@ export class Informer<T> implements Runnable {
   private apply(event: WatchEvent): void {
     const { key } = event.kv;
     const old = this.cache.get(key);
+    const revision = event.kv.modRevision;
     if (event.type === 'put') {
-      if (old && old.revision >= event.kv.modRevision) return; // already seen (e.g. through a relist)
-      this.cachePut(key, event.kv.value, event.kv.modRevision, old);
+      if (old && old.revision >= revision) return; // already seen (e.g. through a relist)
+      this.cachePut(key, event.kv.value, revision, old, revision);
     } else if (old) {
       this.cache.delete(key);
-      this.emit('onDelete', key, (h) => h.onDelete?.(key, old.object));
+      this.emit('onDelete', key, (h) => h.onDelete?.(key, old.object, revision));
     }
   }
 
-  /** Caches the decoded value of a put and emits add/update (or delete when it no longer decodes). */
-  private cachePut(key: string, value: string, revision: number, old: CacheEntry<T> | undefined): void {
+  /**
+   * Caches the decoded value of a put (modRevision `revision`) and emits add/update (or delete when
+   * it no longer decodes), telling handlers `observedAt`.
+   */
+  private cachePut(key: string, value: string, revision: number, old: CacheEntry<T> | undefined, observedAt: number): void {
     let object: T | undefined;
     try {
       object = this.decode(value, key);
@@ -248,14 +272,14 @@ export class Informer<T> implements Runnable {
     if (object === undefined) {
       if (old) {
         this.cache.delete(key);
-        this.emit('onDelete', key, (h) => h.onDelete?.(key, old.object));
+        this.emit('onDelete', key, (h) => h.onDelete?.(key, old.object, observedAt));
       }
       return;
     }
     const frozen = deepFreeze(object);
     this.cache.set(key, { object: frozen, revision });
-    if (old) this.emit('onUpdate', key, (h) => h.onUpdate?.(key, old.object, frozen));
-    else this.emit('onAdd', key, (h) => h.onAdd?.(key, frozen));
+    if (old) this.emit('onUpdate', key, (h) => h.onUpdate?.(key, old.object, frozen, observedAt));
+    else this.emit('onAdd', key, (h) => h.onAdd?.(key, frozen, observedAt));
   }
 
   private emit(kind: string, key: string, call: (handlers: InformerHandlers<T>) => void): void {

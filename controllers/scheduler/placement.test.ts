@@ -2,12 +2,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Job, JobPhase, Node } from '../../api/v1/index.js';
 import {
+  allocationsByNode,
+  bestNode,
+  candidateNode,
   DEFAULT_CPU_MILLIS,
   DEFAULT_MEMORY_BYTES,
   filterNodes,
   jobRequests,
   scoreNodes,
   unschedulableMessage,
+  type Allocation,
   type RejectReason,
 } from './placement.js';
 
@@ -63,20 +67,35 @@ function job(name: string, o: JobOpts = {}): Job {
   };
 }
 
-const placed = (...jobs: Job[]): Map<string, Job[]> => {
-  const map = new Map<string, Job[]>();
-  for (const j of jobs) {
-    const name = j.status?.nodeName ?? '';
-    map.set(name, [...(map.get(name) ?? []), j]);
-  }
-  return map;
-};
+/** The allocation sums placement takes, from the jobs placed (only those Scheduled or Running count). */
+const placed = (...jobs: Job[]): Map<string, Allocation> => allocationsByNode(jobs);
+const candidates = (...nodes: Node[]) => nodes.map(candidateNode);
 
 void describe('jobRequests', () => {
   void it('uses declared quantities and defaults to 100m cpu / 64Mi memory', () => {
     assert.deepEqual(jobRequests(job('a', { cpu: '1.5', memory: '1Gi' })), { cpuMillis: 1500, memoryBytes: 2 ** 30 });
     assert.deepEqual(jobRequests(job('a')), { cpuMillis: DEFAULT_CPU_MILLIS, memoryBytes: DEFAULT_MEMORY_BYTES });
     assert.deepEqual(jobRequests(job('a', { cpu: '250m' })), { cpuMillis: 250, memoryBytes: 64 * 2 ** 20 });
+  });
+});
+
+void describe('allocationsByNode', () => {
+  void it('sums the requests and counts the jobs that hold resources, by node', () => {
+    const sums = allocationsByNode([
+      job('a', { cpu: '1', memory: '1Gi', phase: 'Running', nodeName: 'n1' }),
+      job('b', { phase: 'Scheduled', nodeName: 'n1' }),
+      job('c', { cpu: '2', phase: 'Succeeded', nodeName: 'n1' }),
+      job('d', { cpu: '2', phase: 'Failed', nodeName: 'n2' }),
+      job('e', { cpu: '2', phase: 'Pending' }),
+      job('f', { cpu: '300m', phase: 'Running', nodeName: 'n3' }),
+    ]);
+    assert.deepEqual(
+      sums,
+      new Map([
+        ['n1', { cpuMillis: 1100, memoryBytes: 2 ** 30 + DEFAULT_MEMORY_BYTES, jobCount: 2 }],
+        ['n3', { cpuMillis: 300, memoryBytes: DEFAULT_MEMORY_BYTES, jobCount: 1 }],
+      ]),
+    );
   });
 });
 
@@ -154,7 +173,7 @@ void describe('filterNodes', () => {
   ];
   for (const c of cases) {
     void it(c.name, () => {
-      const result = filterNodes(c.job, [c.node], placed(...(c.placed ?? [])));
+      const result = filterNodes(c.job, candidates(c.node), placed(...(c.placed ?? [])));
       if (c.want === 'feasible') {
         assert.equal(result.rejected.length, 0, JSON.stringify(result.rejected));
         assert.equal(result.feasible[0]?.node.metadata.name, 'n');
@@ -166,7 +185,7 @@ void describe('filterNodes', () => {
   }
 
   void it('reports used resources and job count of feasible nodes', () => {
-    const result = filterNodes(job('j'), [node('a'), node('b')], placed(job('p', { cpu: '1', memory: '1Gi', phase: 'Running', nodeName: 'a' })));
+    const result = filterNodes(job('j'), candidates(node('a'), node('b')), placed(job('p', { cpu: '1', memory: '1Gi', phase: 'Running', nodeName: 'a' })));
     assert.deepEqual(
       result.feasible.map((f) => [f.node.metadata.name, f.used, f.jobCount]),
       [
@@ -178,13 +197,22 @@ void describe('filterNodes', () => {
 });
 
 void describe('scoreNodes', () => {
-  const order = (j: Job, nodes: Node[], p: Map<string, Job[]>): string[] =>
-    scoreNodes(j, filterNodes(j, nodes, p).feasible).map((f) => f.node.metadata.name);
+  const order = (j: Job, nodes: Node[], p: Map<string, Allocation>): string[] => {
+    const feasible = filterNodes(j, candidates(...nodes), p).feasible;
+    const sorted = scoreNodes(j, feasible).map((f) => f.node.metadata.name);
+    assert.equal(bestNode(j, feasible)?.node.metadata.name, sorted[0], 'bestNode picks what scoreNodes ranks first');
+    return sorted;
+  };
 
   void it('prefers the least allocated fraction, not the most free absolute capacity', () => {
     // big: 2/8 cpu used (25 %); small: 0/2 (0 %), so small first although big has more free cpu.
     const p = placed(job('x', { cpu: '2', memory: '2Gi', phase: 'Running', nodeName: 'big' }));
     assert.deepEqual(order(job('j'), [node('big', { cpu: '8', memory: '8Gi' }), node('small', { cpu: '2', memory: '2Gi' })], p), ['small', 'big']);
+  });
+
+  void it('has no best node when none is feasible', () => {
+    assert.equal(bestNode(job('j'), []), undefined);
+    assert.deepEqual(scoreNodes(job('j'), []), []);
   });
 
   void it('breaks ties by fewest jobs, then by name', () => {
@@ -201,13 +229,13 @@ void describe('scoreNodes', () => {
 
   void it('spreads a sequence of equal jobs round-robin over equal nodes', () => {
     const nodes = [node('n1'), node('n2'), node('n3')];
-    const p = new Map<string, Job[]>();
+    const bound: Job[] = [];
     const picks: string[] = [];
     for (let i = 0; i < 6; i++) {
       const j = job(`j${i}`, { cpu: '500m' });
-      const best = order(j, nodes, p)[0] ?? '';
+      const best = order(j, nodes, placed(...bound))[0] ?? '';
       picks.push(best);
-      p.set(best, [...(p.get(best) ?? []), job(`j${i}`, { cpu: '500m', phase: 'Scheduled', nodeName: best })]);
+      bound.push(job(`j${i}`, { cpu: '500m', phase: 'Scheduled', nodeName: best }));
     }
     assert.deepEqual(picks, ['n1', 'n2', 'n3', 'n1', 'n2', 'n3']);
   });

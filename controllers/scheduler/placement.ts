@@ -27,6 +27,33 @@ export interface Rejection {
   readonly reason: RejectReason;
 }
 
+/**
+ * What is allocated on a node: the summed requests of the jobs holding resources there (see
+ * holdsResources) and how many they are. The scheduler keeps these sums incrementally, so
+ * placement never walks job lists.
+ */
+export interface Allocation extends Resources {
+  readonly jobCount: number;
+}
+
+/** Nothing allocated (a node no job holds resources on). */
+export const NO_ALLOCATION: Allocation = Object.freeze({ cpuMillis: 0, memoryBytes: 0, jobCount: 0 });
+
+/** Allocation by node name (a Map, or an overlay that answers get()). An absent node has nothing allocated. */
+export interface AllocationLookup {
+  get(nodeName: string): Allocation | undefined;
+}
+
+/** A node with what every placement asks of it computed once (per node change, not per job placed). */
+export interface CandidateNode {
+  readonly node: Node;
+  readonly allocatable: Resources;
+  /** isNodeReady(node). */
+  readonly ready: boolean;
+  /** spec.unschedulable (cordoned). */
+  readonly cordoned: boolean;
+}
+
 /** A node that can take the job, with what is already placed on it. */
 export interface FeasibleNode {
   readonly node: Node;
@@ -72,36 +99,62 @@ export function isNodeReady(node: Node): boolean {
   return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
 }
 
+export function candidateNode(node: Node): CandidateNode {
+  return { node, allocatable: nodeAllocatable(node), ready: isNodeReady(node), cordoned: node.spec?.unschedulable === true };
+}
+
+/** Adds `requests` (one more job) to `allocation`. */
+export function addAllocation(allocation: Allocation | undefined, requests: Resources): Allocation {
+  const base = allocation ?? NO_ALLOCATION;
+  return {
+    cpuMillis: base.cpuMillis + requests.cpuMillis,
+    memoryBytes: base.memoryBytes + requests.memoryBytes,
+    jobCount: base.jobCount + 1,
+  };
+}
+
+/** The allocation of every node from a list of jobs (those holding resources count); for tests and one-off checks. */
+export function allocationsByNode(jobs: Iterable<Job>): Map<string, Allocation> {
+  const allocations = new Map<string, Allocation>();
+  for (const job of jobs) {
+    const nodeName = job.status?.nodeName;
+    if (nodeName !== undefined && holdsResources(job)) allocations.set(nodeName, addAllocation(allocations.get(nodeName), jobRequests(job)));
+  }
+  return allocations;
+}
+
 /**
  * Splits `nodes` into those that can take `job` and those that cannot (with the first failing
- * check: Ready, not unschedulable, driver, nodeSelector, cpu, memory). Resources count the
- * requests of the jobs in `placedJobsByNode` (by node name) that are Scheduled or Running.
+ * check: Ready, not unschedulable, driver, nodeSelector, cpu, memory). Resources count what
+ * `allocations` says is held on each node (by node name). O(nodes), no job lists.
  */
-export function filterNodes(
-  job: Job,
-  nodes: readonly Node[],
-  placedJobsByNode: ReadonlyMap<string, readonly Job[]>,
-): FilterResult {
+export function filterNodes(job: Job, nodes: readonly CandidateNode[], allocations: AllocationLookup): FilterResult {
   const requests = jobRequests(job);
+  const selector = Object.entries(job.spec.nodeSelector ?? {}).sort(([a], [b]) => compare(a, b));
   const feasible: FeasibleNode[] = [];
   const rejected: Rejection[] = [];
-  for (const node of nodes) {
-    const placed = (placedJobsByNode.get(node.metadata.name) ?? []).filter(holdsResources);
-    const allocatable = nodeAllocatable(node);
-    const used = sumRequests(placed);
-    const reason = rejectReason(job, node, requests, allocatable, used);
+  for (const candidate of nodes) {
+    const { node, allocatable } = candidate;
+    const allocation = allocations.get(node.metadata.name) ?? NO_ALLOCATION;
+    const reason = rejectReason(job, candidate, selector, requests, allocation);
     if (reason) rejected.push({ nodeName: node.metadata.name, reason });
-    else feasible.push({ node, allocatable, used, jobCount: placed.length });
+    else feasible.push({ node, allocatable, used: { cpuMillis: allocation.cpuMillis, memoryBytes: allocation.memoryBytes }, jobCount: allocation.jobCount });
   }
   return { feasible, rejected };
 }
 
-function rejectReason(job: Job, node: Node, requests: Resources, allocatable: Resources, used: Resources): RejectReason | undefined {
-  if (!isNodeReady(node)) return { type: 'NotReady' };
-  if (node.spec?.unschedulable === true) return { type: 'Unschedulable' };
+function rejectReason(
+  job: Job,
+  { node, allocatable, ready, cordoned }: CandidateNode,
+  selector: readonly [string, string][],
+  requests: Resources,
+  used: Resources,
+): RejectReason | undefined {
+  if (!ready) return { type: 'NotReady' };
+  if (cordoned) return { type: 'Unschedulable' };
   if (!(node.status?.drivers ?? []).includes(job.spec.driver)) return { type: 'MissingDriver', driver: job.spec.driver };
   const labels = node.metadata.labels ?? {};
-  for (const [key, value] of Object.entries(job.spec.nodeSelector ?? {}).sort(([a], [b]) => compare(a, b))) {
+  for (const [key, value] of selector) {
     if (labels[key] !== value) return { type: 'NodeSelectorMismatch', key };
   }
   const freeMillis = allocatable.cpuMillis - used.cpuMillis;
@@ -115,31 +168,36 @@ function rejectReason(job: Job, node: Node, requests: Resources, allocatable: Re
   return undefined;
 }
 
-function sumRequests(jobs: readonly Job[]): Resources {
-  let cpuMillis = 0;
-  let memoryBytes = 0;
-  for (const job of jobs) {
-    const r = jobRequests(job);
-    cpuMillis += r.cpuMillis;
-    memoryBytes += r.memoryBytes;
-  }
-  return { cpuMillis, memoryBytes };
-}
-
 /**
  * Orders feasible nodes for spread, best first: the lowest allocated fraction after placing the
  * job (mean of cpu and memory, as kube-scheduler's LeastAllocated), then fewest jobs, then name.
  */
 export function scoreNodes(job: Job, feasible: readonly FeasibleNode[]): FeasibleNode[] {
   const requests = jobRequests(job);
-  const fraction = (n: FeasibleNode): number =>
-    (ratio(n.used.cpuMillis + requests.cpuMillis, n.allocatable.cpuMillis) +
-      ratio(n.used.memoryBytes + requests.memoryBytes, n.allocatable.memoryBytes)) /
-    2;
   return feasible
-    .map((n) => ({ n, f: fraction(n) }))
-    .sort((a, b) => a.f - b.f || a.n.jobCount - b.n.jobCount || compare(a.n.node.metadata.name, b.n.node.metadata.name))
+    .map((n) => ({ n, f: allocatedFraction(n, requests) }))
+    .sort((a, b) => better(a, b))
     .map(({ n }) => n);
+}
+
+/** The first node scoreNodes would return, in one pass (no sort); undefined when none is feasible. */
+export function bestNode(job: Job, feasible: readonly FeasibleNode[]): FeasibleNode | undefined {
+  const requests = jobRequests(job);
+  let best: { n: FeasibleNode; f: number } | undefined;
+  for (const n of feasible) {
+    const scored = { n, f: allocatedFraction(n, requests) };
+    if (best === undefined || better(scored, best) < 0) best = scored;
+  }
+  return best?.n;
+}
+
+function allocatedFraction(n: FeasibleNode, requests: Resources): number {
+  return (ratio(n.used.cpuMillis + requests.cpuMillis, n.allocatable.cpuMillis) + ratio(n.used.memoryBytes + requests.memoryBytes, n.allocatable.memoryBytes)) / 2;
+}
+
+/** Negative when `a` is the better node (see scoreNodes). */
+function better(a: { n: FeasibleNode; f: number }, b: { n: FeasibleNode; f: number }): number {
+  return a.f - b.f || a.n.jobCount - b.n.jobCount || compare(a.n.node.metadata.name, b.n.node.metadata.name);
 }
 
 function ratio(part: number, whole: number): number {

@@ -1,10 +1,13 @@
 // The scheduler on a real SqliteStore, driven by the controller runtime's Manager and Controller.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { Job, Node } from '../../api/v1/index.js';
+import { EVENTS_PREFIX, type Event } from '../../api/v1/event.js';
+import { MAX_RECENT_ATTEMPTS, type Job, type JobStatus, type Node } from '../../api/v1/index.js';
 import { ConflictError, type PutOptions, type PutResult, type Store } from '../../store/store.js';
+import { EventRecorder } from '../runtime/event-recorder.js';
 import { Manager } from '../runtime/index.js';
 import { openTempStore, waitFor, type TempStore } from '../runtime/test-support.js';
+import { allocationsByNode, nodeAllocatable } from './placement.js';
 import {
   decodeJob,
   decodeNode,
@@ -153,6 +156,7 @@ void describe('isRunnable and decoders', () => {
 void describe('Scheduler', { timeout: 30_000 }, () => {
   let temp: TempStore;
   let manager: Manager | undefined;
+  let recorder: EventRecorder | undefined;
 
   beforeEach(async () => {
     temp = await openTempStore();
@@ -160,6 +164,8 @@ void describe('Scheduler', { timeout: 30_000 }, () => {
   afterEach(async () => {
     await manager?.stop();
     manager = undefined;
+    await recorder?.close();
+    recorder = undefined;
     await temp.cleanup();
   });
 
@@ -176,8 +182,9 @@ void describe('Scheduler', { timeout: 30_000 }, () => {
   };
   const start = async (store: Store, workers = 4): Promise<Scheduler> => {
     const { jobs, nodes } = newSchedulerInformers(store);
+    recorder = new EventRecorder(temp.store, { component: 'scheduler' });
     // A long retry period: wake-ups in these tests must come from the event handlers.
-    const { scheduler, controller } = newSchedulerController({ store, jobs, nodes, workers, unschedulableRetryMs: 60_000 });
+    const { scheduler, controller } = newSchedulerController({ store, jobs, nodes, workers, recorder, unschedulableRetryMs: 60_000 });
     const m = new Manager();
     m.addInformer(jobs);
     m.addInformer(nodes);
@@ -269,7 +276,7 @@ void describe('Scheduler', { timeout: 30_000 }, () => {
     // 'a-low' sorts (and is queued) first; only one of the two fits.
     await putJob('a-low', { cpu: '800m', priority: 0 });
     await putJob('b-high', { cpu: '800m', priority: 10 });
-    await start(temp.store, 1);
+    const scheduler = await start(temp.store, 1);
     await waitFor('high bound, low unschedulable', async () => {
       const [low, high] = await Promise.all([readJob('a-low'), readJob('b-high')]);
       return high.status?.phase === 'Scheduled' && low.status?.reason === 'Unschedulable';
@@ -285,6 +292,8 @@ void describe('Scheduler', { timeout: 30_000 }, () => {
     await temp.store.put(jobKey('b-high'), JSON.stringify(done));
     await waitFor('low bound after high finished', async () => (await readJob('a-low')).status?.phase === 'Scheduled');
     assert.equal((await readJob('a-low')).status?.nodeName, 'only');
+    await waitFor('assumed binds observed', () => scheduler.assumedCount() === 0);
+    assert.deepEqual(scheduler.allocations(), new Map([['only', { cpuMillis: 800, memoryBytes: 64 * 2 ** 20, jobCount: 1 }]]));
   });
 
   void it('retries a bind that conflicts with a concurrent write, from fresh state, binding once', async () => {
@@ -309,5 +318,138 @@ void describe('Scheduler', { timeout: 30_000 }, () => {
     assert.equal(job.status?.nodeName, 'n1');
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(recorder.binds.get(jobKey('raced')), 1);
+  });
+
+  const eventsOf = async (name: string): Promise<Event[]> => {
+    await recorder?.flush();
+    const { items } = await temp.store.list(`${EVENTS_PREFIX}default/`);
+    return items.map((kv) => JSON.parse(kv.value) as Event).filter((e) => e.involvedObject.name === name);
+  };
+
+  void it('creates the next attempt at bind, keeping numbers across a DLQ retry and bounding recentAttempts', async () => {
+    await putNode('n1', { cpu: '4', memory: '8Gi', drivers: ['process'] });
+    await putJob('fresh');
+    // Retried from the dead-letter queue after 10 attempts: the next attempt is 11, the oldest kept record goes.
+    const retried = jobObject('retried');
+    const history = Array.from({ length: MAX_RECENT_ATTEMPTS }, (_, i) => ({
+      attempt: i + 1,
+      nodeName: 'old-node',
+      endTime: '2026-01-01T00:00:00Z',
+      exitCode: 1,
+      reason: 'Error',
+    }));
+    retried.status = {
+      phase: 'Pending',
+      reason: 'Retried',
+      message: 'retried by admin',
+      attempts: 10,
+      seriesStartAttempt: 10,
+      retrySeries: 1,
+      exitCode: 1,
+      recentAttempts: history,
+    } satisfies JobStatus;
+    await temp.store.put(jobKey('retried'), JSON.stringify(retried));
+    const writes = recording(temp.store);
+    await start(writes.store);
+    await waitFor('both bound', async () => (await Promise.all([readJob('fresh'), readJob('retried')])).every((j) => j.status?.phase === 'Scheduled'));
+
+    const fresh = await readJob('fresh');
+    assert.equal(fresh.status?.attempts, 1);
+    assert.deepEqual(fresh.status?.recentAttempts, [{ attempt: 1, nodeName: 'n1' }]);
+
+    const bound = await readJob('retried');
+    assert.equal(bound.status?.attempts, 11);
+    assert.equal(bound.status?.seriesStartAttempt, 10, 'the series start is kept');
+    assert.equal(bound.status?.exitCode, 1, 'the last attempt exit code stays until the new attempt ends');
+    assert.equal(bound.status?.reason, undefined);
+    assert.equal(bound.status?.message, undefined);
+    assert.equal(bound.status?.recentAttempts?.length, MAX_RECENT_ATTEMPTS);
+    assert.deepEqual(
+      bound.status?.recentAttempts?.map((a) => a.attempt),
+      [2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+    );
+    assert.deepEqual(bound.status?.recentAttempts?.at(-1), { attempt: 11, nodeName: 'n1' });
+    assert.deepEqual(bound.status?.recentAttempts?.[0], history[1], 'older records are kept as they were');
+    // One write per bind.
+    assert.equal(writes.binds.get(jobKey('fresh')), 1);
+    assert.equal(writes.binds.get(jobKey('retried')), 1);
+
+    await waitFor('Scheduled events', async () => (await eventsOf('retried')).length > 0 && (await eventsOf('fresh')).length > 0);
+    assert.deepEqual(
+      (await eventsOf('retried')).map((e) => [e.type, e.reason, e.message, e.count, e.source.component]),
+      [['Normal', 'Scheduled', 'bound to node n1 (attempt 11)', 1, 'scheduler']],
+    );
+    assert.deepEqual(
+      (await eventsOf('fresh')).map((e) => [e.type, e.reason, e.message]),
+      [['Normal', 'Scheduled', 'bound to node n1 (attempt 1)']],
+    );
+  });
+
+  void it('records FailedScheduling once per written verdict, not on every look', async () => {
+    await putNode('n1', { cpu: '4', memory: '8Gi', drivers: ['process'] });
+    await putJob('web', { driver: 'podman' });
+    await start(temp.store);
+    const first = '0/1 nodes are available: 1 node(s) missing driver "podman".';
+    await waitFor('first verdict', async () => (await readJob('web')).status?.message === first);
+    // Same verdict after a node change (woken, not rewritten), then a different one.
+    await putNode('n1', { cpu: '4', memory: '8Gi', drivers: ['process'], labels: { zone: 'a' } });
+    await putNode('n2', { cpu: '4', memory: '8Gi', drivers: ['podman'], ready: false });
+    const second = '0/2 nodes are available: 1 node(s) missing driver "podman", 1 node(s) not ready.';
+    await waitFor('second verdict', async () => (await readJob('web')).status?.message === second);
+    await waitFor('both events', async () => (await eventsOf('web')).length === 2);
+    const events = (await eventsOf('web')).map((e) => [e.type, e.reason, e.message, e.count]);
+    assert.deepEqual(events.sort(), [
+      ['Warning', 'FailedScheduling', first, 1],
+      ['Warning', 'FailedScheduling', second, 1],
+    ]);
+    assert.equal((await readJob('web')).status?.attempts, 0, 'no attempt without a bind');
+  });
+
+  void it('serves 1,000 jobs by priority on 20 nodes, never overcommits, and refills capacity freed by finished jobs', async () => {
+    const nodeNames = Array.from({ length: 20 }, (_, i) => `node-${String(i).padStart(2, '0')}`);
+    for (const name of nodeNames) await putNode(name, { cpu: '4', memory: '64Gi', drivers: ['process'] });
+    // 80 cpu for 100 cpu of requests: 800 of the 1,000 fit. All 300 high-priority ones must be among them.
+    const names = Array.from({ length: 1000 }, (_, i) => `job-${String(i).padStart(4, '0')}`);
+    const high = (i: number): boolean => i % 10 < 3;
+    for (let i = 0; i < names.length; i += 100) {
+      await Promise.all(names.slice(i, i + 100).map((name, j) => putJob(name, { cpu: '100m', priority: high(i + j) ? 10 : 0 })));
+    }
+    const writes = recording(temp.store);
+    const scheduler = await start(writes.store);
+    let jobs: Job[] = [];
+    const settled = async (): Promise<boolean> => {
+      const { items } = await temp.store.list(JOBS_PREFIX);
+      jobs = items.map((kv) => JSON.parse(kv.value) as Job);
+      return jobs.every((j) => j.status?.phase !== 'Pending' || j.status.reason === 'Unschedulable');
+    };
+    await waitFor('every job bound or unschedulable', settled, 60_000);
+    const check = async (wantBound: number): Promise<void> => {
+      await waitFor('assumed binds observed', () => scheduler.assumedCount() === 0);
+      const bound = jobs.filter((j) => j.status?.phase === 'Scheduled' || j.status?.phase === 'Running');
+      assert.equal(bound.length, wantBound);
+      const byNode = allocationsByNode(jobs);
+      assert.deepEqual(scheduler.allocations(), byNode, 'the incremental index equals a recomputation');
+      for (const name of nodeNames) {
+        const used = byNode.get(name)?.cpuMillis ?? 0;
+        assert.ok(used <= nodeAllocatable(nodeObject(name, { cpu: '4', memory: '64Gi', drivers: [] })).cpuMillis, `${name} not overcommitted`);
+      }
+      assert.ok([...writes.binds.values()].every((n) => n === 1), 'each job bound once');
+      assert.ok(bound.every((j) => j.status?.attempts === 1));
+    };
+    await check(800);
+    const bound = jobs.filter((j) => j.status?.phase === 'Scheduled');
+    assert.equal(bound.filter((j) => j.spec.priority === 10).length, 300, 'every high-priority job placed');
+    assert.equal(scheduler.unschedulableKeys().length, 200);
+
+    // 50 bound jobs finish: 50 of the waiting ones take their place without the retry period.
+    for (const done of bound.slice(0, 50)) {
+      await temp.store.put(jobKey(done.metadata.name), JSON.stringify({ ...done, status: { ...done.status, phase: 'Succeeded' } }));
+    }
+    await waitFor('freed capacity refilled', async () => {
+      await settled();
+      return jobs.filter((j) => j.status?.phase === 'Scheduled').length === 800;
+    }, 30_000);
+    await check(800); // 50 finished, 50 more bound
+    assert.equal(scheduler.unschedulableKeys().length, 150);
   });
 });

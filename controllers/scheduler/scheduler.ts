@@ -4,11 +4,15 @@
 // - Reads jobs and nodes only from informer caches (frozen; copied with structuredClone before
 //   any change) and writes a job only with the revision its decision was computed from
 //   (ifRevision); a conflict is thrown so the runtime retries from fresh state.
-// - Binding: status.phase=Scheduled, status.nodeName, condition Scheduled=True (reason Scheduled);
-//   status.reason/message of an earlier Unschedulable verdict are cleared.
+// - Binding creates the job's next attempt, in one write: status.phase=Scheduled,
+//   status.nodeName, status.attempts + 1, {attempt, nodeName} appended to status.recentAttempts
+//   (at most MAX_RECENT_ATTEMPTS, oldest dropped), condition Scheduled=True (reason Scheduled);
+//   status.reason/message of an earlier verdict and nextRetryAt are cleared. Event
+//   Normal/Scheduled "bound to node X (attempt N)".
 // - No node fits: status.reason=Unschedulable and a kube-scheduler-style status.message plus
-//   condition Scheduled=False, written only when they change; the job is looked at again after
-//   `unschedulableRetryMs`, and at once when a node changes or a job frees its claim.
+//   condition Scheduled=False, written (with an event Warning/FailedScheduling) only when they
+//   change; the job is looked at again after `unschedulableRetryMs`, and at once when a node
+//   changes or a job frees capacity it could use (or a priority claim).
 // - Priority: a job is placed only after every runnable pending job of strictly higher
 //   spec.priority has been placed (in simulation, highest first) on the same state, so capacity
 //   goes to the higher priority whatever order the queue hands out keys in. Equal priorities
@@ -16,9 +20,13 @@
 // - Assumed placements (as kube-scheduler's assume cache): a bind is recorded before it is
 //   written and counted until the job informer has caught up with the bind's revision, so two
 //   binds in quick succession (or on concurrent workers) never overcommit a node.
-import { DEPENDENCIES_READY_CONDITION, jobKind, SCHEDULED_CONDITION, type Condition, type Job, type Node } from '../../api/v1/index.js';
+// - Cost: a bind is O(nodes) (plus O(nodes) per pending job of strictly higher priority), never
+//   O(jobs): allocation per node, pending jobs by priority and the Unschedulable jobs are kept
+//   incrementally by a SchedulingCache fed from the informers' handlers (scheduling-cache.ts).
+import { jobKind, MAX_RECENT_ATTEMPTS, SCHEDULED_CONDITION, type Condition, type Job, type JobStatus, type Node } from '../../api/v1/index.js';
 import { ObjectStorage, type StoredObject } from '../../apiserver/object-storage.js';
 import type { Store } from '../../store/store.js';
+import type { EventRecorder } from '../runtime/event-recorder.js';
 import {
   Controller,
   Informer,
@@ -30,34 +38,16 @@ import {
   type Result,
   type WorkQueueOptions,
 } from '../runtime/index.js';
-import { filterNodes, holdsResources, isNodeReady, scoreNodes, unschedulableMessage, type Rejection } from './placement.js';
+import { isRunnable, UNSCHEDULABLE_REASON } from './job-state.js';
+import { bestNode, filterNodes, holdsResources, isNodeReady, jobRequests, unschedulableMessage, type Allocation, type Rejection } from './placement.js';
+import { AllocationOverlay, NodeCandidates, SchedulingCache, type PendingJob } from './scheduling-cache.js';
+
+export { isRunnable, UNSCHEDULABLE_REASON } from './job-state.js';
 
 /** Store prefix of every Job (namespaced: `<prefix><ns>/<name>`). */
 export const JOBS_PREFIX = '/registry/openscheduler.io/jobs/';
 /** Store prefix of every Node (`<prefix><name>`). */
 export const NODES_PREFIX = '/registry/openscheduler.io/nodes/';
-
-/** Status reasons set by the job lifecycle controller under which a Pending job must not be placed. */
-const NOT_RUNNABLE_REASONS: ReadonlySet<string> = new Set(['WaitingForDependencies', 'BackoffWaiting']);
-
-export const UNSCHEDULABLE_REASON = 'Unschedulable';
-
-/**
- * True when the scheduler should place `job`: phase Pending (an absent status counts as the
- * initial Pending), no nodeName, not held back by the lifecycle controller, and, when it has
- * spec.dependsOn, admitted by the dependency controller (condition DependenciesReady=True) —
- * so a freshly created job is never bound before its dependencies were checked.
- */
-export function isRunnable(job: Job): boolean {
-  const status = job.status ?? {};
-  return (
-    (status.phase ?? 'Pending') === 'Pending' &&
-    status.nodeName === undefined &&
-    !(status.reason !== undefined && NOT_RUNNABLE_REASONS.has(status.reason)) &&
-    ((job.spec.dependsOn ?? []).length === 0 ||
-      (status.conditions ?? []).some((c) => c.type === DEPENDENCIES_READY_CONDITION && c.status === 'True'))
-  );
-}
 
 /** Decodes a stored Job (undefined for anything that is not one). */
 export function decodeJob(value: string): Job | undefined {
@@ -83,27 +73,25 @@ export interface SchedulerOptions {
   readonly nodes: Informer<Node>;
   /** Look again at an unschedulable job after this long. Default 5000 ms. */
   readonly unschedulableRetryMs?: number;
+  /** Receives the Scheduled and FailedScheduling events. Absent: no events. */
+  readonly recorder?: EventRecorder;
   readonly clock?: Clock;
   readonly logger?: Logger;
-}
-
-interface Assumed {
-  /** The job as bound. */
-  readonly job: Job;
-  /** Revision of the bind write; Infinity while the write is in flight. */
-  revision: number;
 }
 
 export class Scheduler implements Reconciler {
   private readonly storage: ObjectStorage;
   private readonly jobs: Informer<Job>;
-  private readonly nodes: Informer<Node>;
   private readonly unschedulableRetryMs: number;
+  private readonly recorder: EventRecorder | undefined;
   private readonly clock: Clock;
   private readonly logger: Logger;
-  /** Binds not yet seen by the job informer, by job key. */
-  private readonly assumed = new Map<string, Assumed>();
+  /** Allocation per node (with assumed binds), pending jobs by priority, Unschedulable jobs. */
+  private readonly cache = new SchedulingCache();
+  private readonly nodeCandidates = new NodeCandidates();
+  private readonly removeHandlers: (() => void)[];
 
+  /** Registers handlers on both informers (they feed the scheduler's indexes); close() removes them. */
   constructor(options: SchedulerOptions) {
     const retry = options.unschedulableRetryMs ?? 5000;
     if (!Number.isFinite(retry) || retry < 0) {
@@ -111,86 +99,106 @@ export class Scheduler implements Reconciler {
     }
     this.storage = new ObjectStorage(options.store, jobKind);
     this.jobs = options.jobs;
-    this.nodes = options.nodes;
     this.unschedulableRetryMs = retry;
+    this.recorder = options.recorder;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
+    this.removeHandlers = [
+      this.jobs.addHandlers({
+        onAdd: (key, job) => this.cache.observe(key, job),
+        onUpdate: (key, _old, job) => this.cache.observe(key, job),
+        onDelete: (key) => this.cache.observe(key, undefined),
+      }),
+      options.nodes.addHandlers({
+        onAdd: (key, node) => this.nodeCandidates.observe(key, node),
+        onUpdate: (key, _old, node) => this.nodeCandidates.observe(key, node),
+        onDelete: (key) => this.nodeCandidates.observe(key, undefined),
+      }),
+    ];
+  }
+
+  /** Stops following the informers (the indexes go stale: reconcile no more). Idempotent. */
+  close(): void {
+    for (const remove of this.removeHandlers.splice(0)) remove();
   }
 
   /** Binds not yet observed through the informer (for tests and metrics). */
   assumedCount(): number {
-    this.pruneAssumed();
-    return this.assumed.size;
+    this.cache.prune(this.jobs.revision());
+    return this.cache.assumedCount();
+  }
+
+  /** What the scheduler counts as allocated per node, assumed binds included (a copy; for tests and metrics). */
+  allocations(): Map<string, Allocation> {
+    return this.cache.allocationSnapshot();
+  }
+
+  /** Keys of the runnable jobs marked Unschedulable (the ones a change of capacity may wake). */
+  unschedulableKeys(): string[] {
+    return this.cache.unschedulableKeys();
+  }
+
+  /** True when the cached job `key` would pass every check on node `nodeName` alone, as things stand. */
+  couldFitOn(key: string, nodeName: string): boolean {
+    const job = this.jobs.get(key);
+    const node = this.nodeCandidates.get(nodeName);
+    return job !== undefined && node !== undefined && filterNodes(job, [node], this.cache).feasible.length > 0;
   }
 
   async reconcile(key: string): Promise<Result> {
-    this.pruneAssumed();
+    this.cache.prune(this.jobs.revision());
     const entry = this.jobs.getEntry(key);
-    if (entry === undefined || this.assumed.has(key) || !isRunnable(entry.object)) return {};
+    if (entry === undefined || this.cache.isAssumed(key) || !isRunnable(entry.object)) return {};
     const job = entry.object;
 
     // Everything from here to the assume below is synchronous: no other worker interleaves.
-    const placed = this.placedJobsByNode();
-    const nodes = this.nodes.list().slice().sort((a, b) => compare(a.metadata.name, b.metadata.name));
+    const nodes = this.nodeCandidates.list();
+    const allocations = new AllocationOverlay(this.cache);
     for (const higher of this.pendingAbove(key, job)) {
-      const best = scoreNodes(higher, filterNodes(higher, nodes, placed).feasible)[0];
-      if (best) addPlaced(placed, best.node.metadata.name, asBound(higher, best.node.metadata.name));
+      const best = bestNode(higher, filterNodes(higher, nodes, allocations).feasible);
+      if (best) allocations.place(best.node.metadata.name, jobRequests(higher));
     }
-    const { feasible, rejected } = filterNodes(job, nodes, placed);
-    const best = scoreNodes(job, feasible)[0];
+    const { feasible, rejected } = filterNodes(job, nodes, allocations);
+    const best = bestNode(job, feasible);
     if (best === undefined) return this.markUnschedulable(key, job, entry.revision, rejected);
 
     const nodeName = best.node.metadata.name;
     const bound = this.bind(job, nodeName);
-    const assumed: Assumed = { job: bound, revision: Infinity };
-    this.assumed.set(key, assumed);
+    this.cache.assume(key, bound);
+    let written: StoredObject;
     try {
-      const written = await this.storage.update(bound as StoredObject, entry.revision);
-      assumed.revision = Number(written.metadata.resourceVersion);
+      written = await this.storage.update(bound as StoredObject, entry.revision);
     } catch (err) {
-      this.assumed.delete(key);
+      this.cache.forget(key);
       throw new Error(`binding ${key} to node ${nodeName} failed`, { cause: err });
     }
-    this.logger.info('scheduler: bound job', { job: key, node: nodeName });
+    this.cache.confirm(key, Number(written.metadata.resourceVersion));
+    const attempt = bound.status?.attempts ?? 0;
+    this.recorder?.record(bound, 'Normal', 'Scheduled', `bound to node ${nodeName} (attempt ${attempt})`);
+    this.logger.info('scheduler: bound job', { job: key, node: nodeName, attempt });
     return {};
   }
 
-  /** Jobs holding resources, by node: the cache overlaid with assumed binds. */
-  private placedJobsByNode(): Map<string, Job[]> {
-    const placed = new Map<string, Job[]>();
-    for (const key of this.jobs.keys()) {
-      if (this.assumed.has(key)) continue;
-      const job = this.jobs.get(key);
-      if (job && holdsResources(job)) addPlaced(placed, job.status?.nodeName ?? '', job);
-    }
-    for (const { job } of this.assumed.values()) addPlaced(placed, job.status?.nodeName ?? '', job);
-    return placed;
-  }
-
-  /** Runnable jobs of strictly higher priority than `job`, highest first (then oldest, then key). */
+  /** Runnable jobs of strictly higher priority than `job`, not yet assumed, highest first (then oldest, then key). */
   private pendingAbove(key: string, job: Job): Job[] {
-    const priority = job.spec.priority ?? 0;
-    const above: { key: string; job: Job }[] = [];
-    for (const other of this.jobs.keys()) {
-      if (other === key || this.assumed.has(other)) continue;
-      const candidate = this.jobs.get(other);
-      if (candidate && (candidate.spec.priority ?? 0) > priority && isRunnable(candidate)) above.push({ key: other, job: candidate });
+    const above = this.cache.pendingAbove(job.spec.priority ?? 0).filter((p) => p.key !== key && !this.cache.isAssumed(p.key));
+    if (above.length === 0) return [];
+    const jobs: Job[] = [];
+    for (const p of above.sort(byPlacementOrder)) {
+      const candidate = this.jobs.get(p.key);
+      if (candidate !== undefined) jobs.push(candidate);
     }
-    return above
-      .sort(
-        (a, b) =>
-          (b.job.spec.priority ?? 0) - (a.job.spec.priority ?? 0) ||
-          compare(a.job.metadata.creationTimestamp ?? '', b.job.metadata.creationTimestamp ?? '') ||
-          compare(a.key, b.key),
-      )
-      .map((a) => a.job);
+    return jobs;
   }
 
   private bind(job: Job, nodeName: string): Job {
     const bound = structuredClone(job) as Job;
-    const status = { ...bound.status, phase: 'Scheduled' as const, nodeName };
+    const attempt = (bound.status?.attempts ?? 0) + 1;
+    const status: JobStatus = { ...bound.status, phase: 'Scheduled', nodeName, attempts: attempt };
     delete status.reason;
     delete status.message;
+    delete status.nextRetryAt;
+    status.recentAttempts = [...(status.recentAttempts ?? []).filter((a) => a.attempt !== attempt), { attempt, nodeName }].slice(-MAX_RECENT_ATTEMPTS);
     status.conditions = setCondition(status.conditions, {
       type: SCHEDULED_CONDITION,
       status: 'True',
@@ -217,26 +225,15 @@ export class Scheduler implements Reconciler {
     });
     updated.status = status;
     await this.storage.update(updated as StoredObject, revision);
+    this.recorder?.record(updated, 'Warning', 'FailedScheduling', message);
     this.logger.info('scheduler: job unschedulable', { job: key, message });
     return requeue;
   }
-
-  /** Forgets assumed binds the job informer has caught up with. */
-  private pruneAssumed(): void {
-    const seen = this.jobs.revision();
-    for (const [key, assumed] of this.assumed) if (assumed.revision <= seen) this.assumed.delete(key);
-  }
 }
 
-/** The job as if bound to `nodeName` (only what placement looks at). */
-function asBound(job: Job, nodeName: string): Job {
-  return { ...job, status: { ...job.status, phase: 'Scheduled', nodeName } };
-}
-
-function addPlaced(placed: Map<string, Job[]>, nodeName: string, job: Job): void {
-  const list = placed.get(nodeName);
-  if (list) list.push(job);
-  else placed.set(nodeName, [job]);
+/** Highest priority first, then oldest, then by key. */
+function byPlacementOrder(a: PendingJob, b: PendingJob): number {
+  return b.priority - a.priority || compare(a.creationTimestamp, b.creationTimestamp) || compare(a.key, b.key);
 }
 
 /** Replaces the condition of the same type; keeps lastTransitionTime when the status did not change. */
@@ -285,9 +282,10 @@ export interface SchedulerParts {
 }
 
 /**
- * Wires a Scheduler into a Controller: every change of a runnable job enqueues it; a node change
- * that matters to placement, or a job giving up capacity or a priority claim, enqueues every
- * Unschedulable job.
+ * Wires a Scheduler into a Controller: every change of a runnable job enqueues it. Unschedulable
+ * jobs are woken (from the scheduler's index, never by scanning every job): all of them when a
+ * node changes in a way placement sees or a pending job gives up its priority claim; when a job
+ * frees capacity on node X, those that would fit on X alone now.
  */
 export function newSchedulerController(options: SchedulerControllerOptions): SchedulerParts {
   const scheduler = new Scheduler(options);
@@ -301,22 +299,26 @@ export function newSchedulerController(options: SchedulerControllerOptions): Sch
   const jobs = options.jobs;
   controller.watch(jobs, (storeKey, job) => (isRunnable(job) ? storeKey : undefined));
   const wakeUnschedulable = (): void => {
-    for (const key of jobs.keys()) {
-      const job = jobs.get(key);
-      if (job && isRunnable(job) && job.status?.reason === UNSCHEDULABLE_REASON) controller.enqueueKey(key);
-    }
+    for (const key of scheduler.unschedulableKeys()) controller.enqueueKey(key);
+  };
+  const wakeThoseFittingOn = (nodeName: string): void => {
+    for (const key of scheduler.unschedulableKeys()) if (scheduler.couldFitOn(key, nodeName)) controller.enqueueKey(key);
+  };
+  // Registered after the scheduler's own handlers, so its indexes already reflect the change.
+  const released = (job: Job): void => {
+    const claim = claimOf(job);
+    if (claim === 'holds') wakeThoseFittingOn(job.status?.nodeName ?? '');
+    else if (claim === 'pending') wakeUnschedulable();
   };
   jobs.addHandlers({
     onUpdate(_key, oldJob, newJob) {
       const before = claimOf(oldJob);
       const after = claimOf(newJob);
-      const released =
-        (before === 'holds' && (after !== 'holds' || oldJob.status?.nodeName !== newJob.status?.nodeName)) ||
-        (before === 'pending' && after === 'none');
-      if (released) wakeUnschedulable();
+      if (before === 'holds' && (after !== 'holds' || oldJob.status?.nodeName !== newJob.status?.nodeName)) released(oldJob);
+      else if (before === 'pending' && after === 'none') released(oldJob);
     },
     onDelete(_key, job) {
-      if (claimOf(job) !== 'none') wakeUnschedulable();
+      released(job);
     },
   });
   options.nodes.addHandlers({

@@ -19,6 +19,8 @@ export interface ServerProcessOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Reuse a data dir (e.g. to restart a server); it is then left in place by stop(). */
   readonly dataDir?: string;
+  /** Run dev's local agent (default false: tests start their own agents or none). */
+  readonly localAgent?: boolean;
   /** How long to wait for readiness; default 30 s. */
   readonly readyTimeoutMs?: number;
 }
@@ -32,6 +34,10 @@ export interface ServerProcess {
   /** CA of the HTTPS listener. */
   readonly caPath: string;
   readonly adminPasswordPath: string;
+  /** host:port of the agent gRPC endpoint (plaintext: dev binds loopback). */
+  readonly grpcAddress: string;
+  /** The server's join token file, for agents. */
+  readonly joinTokenPath: string;
   /** The admin token `dev` wrote into the osctl config. */
   readonly token: string;
   /** The temporary HOME of the process (holds nothing else of interest). */
@@ -109,7 +115,7 @@ export async function startServerProcess(opts: ServerProcessOptions = {}): Promi
     opts.store === undefined || opts.store === 'sqlite'
       ? []
       : ['--etcd-endpoints', opts.store.etcdEndpoints.join(','), ...(opts.store.etcdPrefix ? ['--etcd-prefix', opts.store.etcdPrefix] : [])];
-  const args = ['dev', '--data-dir', dataDir, '--http-port', '0', '--https-port', '0', ...storeArgs, ...(opts.extraArgs ?? [])];
+  const args = ['dev', '--data-dir', dataDir, '--http-port', '0', '--https-port', '0', '--grpc-port', '0', ...(opts.localAgent === true ? [] : ['--no-local-agent']), ...storeArgs, ...(opts.extraArgs ?? [])];
   const child: ChildProcess = spawn(process.execPath, binArgs('openscheduler', args), {
     cwd: repoRoot, // `--import tsx` resolves from here
     env: childEnv({ HOME: home, OSCTL_CONFIG: osctlConfigPath, ...opts.env }),
@@ -171,6 +177,8 @@ export async function startServerProcess(opts: ServerProcessOptions = {}): Promi
       osctlConfigPath,
       caPath: endpoints.caPath,
       adminPasswordPath: endpoints.adminPasswordPath,
+      grpcAddress: endpoints.grpcAddress ?? '',
+      joinTokenPath: endpoints.joinTokenPath ?? '',
       token: config.token,
       home,
       pid,
