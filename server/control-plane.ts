@@ -79,7 +79,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     recorder: recorder('scheduler'),
     ...(options.unschedulableRetryMs !== undefined ? { unschedulableRetryMs: options.unschedulableRetryMs } : {}),
   });
-  const dependencies = newDependencyController({ store, jobs, logger });
+  const dependencies = newDependencyController({ store, jobs, logger, recorder: recorder('dependency-controller') });
   const lifecycle = newJobLifecycleController({ store, jobs, recorder: recorder('job-controller'), attempts: options.logs, logger });
   const nodeLifecycle = newNodeLifecycleController({
     store,
@@ -87,6 +87,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     jobs,
     leases,
     logger,
+    recorder: recorder('node-lifecycle'),
+    attempts: options.logs,
     ...(options.nodeGracePeriodMs !== undefined ? { gracePeriodMs: options.nodeGracePeriodMs } : {}),
   });
   for (const controller of [scheduler.controller, dependencies.controller, lifecycle.controller, nodeLifecycle.controller]) {

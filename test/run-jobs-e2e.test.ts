@@ -194,6 +194,7 @@ for (const storeKind of STORES) {
         assert.equal(job.status?.reason, 'DependencyFailed', JSON.stringify(job.status));
         assert.equal(job.status?.attempts ?? 0, 0, 'a dependent of a failed job never runs');
       }
+      await waitFor('a DependencyFailed event', async () => ((await cli(['describe', 'job', 'bad-leaf'])).stdout.includes('DependencyFailed') ? true : undefined));
 
       const first = await createJob(server, processJob('cyc-a', ['/bin/true'], { dependsOn: ['cyc-b'] }));
       assert.equal(first.status, 201, first.text);
@@ -239,6 +240,7 @@ for (const storeKind of STORES) {
             60_000,
           );
           assert.ok(moved.status?.recentAttempts?.some((a) => a.reason === 'NodeLost'), JSON.stringify(moved.status));
+          await waitFor('a NodeLost event on the job', async () => ((await cli(['describe', 'job', 'wanderer'])).stdout.includes('NodeLost') ? true : undefined));
         } finally {
           agentA.kill('SIGCONT');
         }
@@ -291,48 +293,53 @@ for (const storeKind of STORES) {
   });
 }
 
-void describe('kill -9 of the server during 500 applies (sqlite)', () => {
-  void it('every acknowledged job exists after the restart and finishes', async () => {
-    const work = await mkdtemp(join(tmpdir(), 'os-crash-e2e-'));
-    const dataDir = join(work, 'data');
-    const first = await startServerProcess({ dataDir });
-    let server = first;
-    let agent: AgentProcess | undefined;
-    try {
-      const acknowledged: string[] = [];
-      let killed = false;
-      const names = Array.from({ length: 500 }, (_, i) => `crash-${i}`);
-      await inParallel(names, 16, async (name) => {
-        if (name === 'crash-250') {
-          killed = true;
-          server.kill('SIGKILL');
-        }
-        try {
-          const r = await createJob(server, processJob(name, ['/bin/true']));
-          if (r.status === 201) acknowledged.push(name);
-        } catch {
-          // the server is gone: not acknowledged
-        }
-      });
-      assert.ok(killed);
-      await first.stop(); // already dead: removes its temporary HOME only
-      assert.ok(acknowledged.length >= 100, `only ${acknowledged.length} creates acknowledged before the kill`);
-      server = await startServerProcess({ dataDir });
-      agent = await startAgentProcess({ grpcAddress: server.grpcAddress, tokenFile: server.joinTokenPath, nodeName: 'crash-node' });
-      const jobs = await waitFor(
-        'every acknowledged job to finish',
-        async () => {
-          const all = new Map((await listJobs(server)).map((j) => [j.metadata.name, j]));
-          return acknowledged.every((n) => all.get(n)?.status?.phase === 'Succeeded') ? all : undefined;
-        },
-        300_000,
-        1000,
-      );
-      for (const name of acknowledged) assert.ok(jobs.has(name), `${name} was acknowledged but is lost`);
-    } finally {
-      await agent?.stop();
-      await server.stop();
-      await rm(work, { recursive: true, force: true });
-    }
+for (const storeKind of STORES) {
+  void describe(`kill -9 of the server during 500 applies (${storeKind})`, () => {
+    void it('every acknowledged job exists after the restart and finishes', async () => {
+      const work = await mkdtemp(join(tmpdir(), 'os-crash-e2e-'));
+      const dataDir = join(work, 'data');
+      const etcd = storeKind === 'etcd' ? await startEtcd() : undefined;
+      const store = etcd ? { store: { etcdEndpoints: [etcd.endpoint], etcdPrefix: `/crash-${process.pid}` } } : {};
+      const first = await startServerProcess({ dataDir, ...store });
+      let server = first;
+      let agent: AgentProcess | undefined;
+      try {
+        const acknowledged: string[] = [];
+        let killed = false;
+        const names = Array.from({ length: 500 }, (_, i) => `crash-${i}`);
+        await inParallel(names, 16, async (name) => {
+          if (name === 'crash-250') {
+            killed = true;
+            server.kill('SIGKILL');
+          }
+          try {
+            const r = await createJob(server, processJob(name, ['/bin/true']));
+            if (r.status === 201) acknowledged.push(name);
+          } catch {
+            // the server is gone: not acknowledged
+          }
+        });
+        assert.ok(killed);
+        await first.stop(); // already dead: removes its temporary HOME only
+        assert.ok(acknowledged.length >= 100, `only ${acknowledged.length} creates acknowledged before the kill`);
+        server = await startServerProcess({ dataDir, ...store });
+        agent = await startAgentProcess({ grpcAddress: server.grpcAddress, tokenFile: server.joinTokenPath, nodeName: 'crash-node' });
+        const jobs = await waitFor(
+          'every acknowledged job to finish',
+          async () => {
+            const all = new Map((await listJobs(server)).map((j) => [j.metadata.name, j]));
+            return acknowledged.every((n) => all.get(n)?.status?.phase === 'Succeeded') ? all : undefined;
+          },
+          300_000,
+          1000,
+        );
+        for (const name of acknowledged) assert.ok(jobs.has(name), `${name} was acknowledged but is lost`);
+      } finally {
+        await agent?.stop();
+        await server.stop();
+        await etcd?.stop();
+        await rm(work, { recursive: true, force: true });
+      }
+    });
   });
-});
+}

@@ -35,6 +35,7 @@ import {
   type WorkQueueOptions,
 } from '../runtime/index.js';
 import { DEPENDENCIES_READY_CONDITION } from '../../api/v1/job-conditions.js';
+import type { EventRecorder } from '../runtime/event-recorder.js';
 import { JOBS_PREFIX } from '../scheduler/scheduler.js';
 
 export const WAITING_FOR_DEPENDENCIES_REASON = 'WaitingForDependencies';
@@ -104,19 +105,29 @@ export interface DependencyControllerOptions {
   readonly store: Store;
   /** Informer over JOBS_PREFIX (share the scheduler's). */
   readonly jobs: Informer<Job>;
+  /** Records an Event for every verdict written (WaitingForDependencies, DependenciesSucceeded, DependencyFailed). */
+  readonly recorder?: EventRecorder;
   readonly clock?: Clock;
   readonly logger?: Logger;
 }
+
+const VERDICT_EVENTS: Readonly<Record<DependencyVerdict['kind'], { type: 'Normal' | 'Warning'; reason: string; message: string }>> = {
+  ready: { type: 'Normal', reason: DEPENDENCIES_SUCCEEDED_REASON, message: 'all dependencies succeeded' },
+  waiting: { type: 'Normal', reason: WAITING_FOR_DEPENDENCIES_REASON, message: 'waiting for dependencies' },
+  failed: { type: 'Warning', reason: DEPENDENCY_FAILED_REASON, message: 'a dependency failed' },
+};
 
 export class DependencyReconciler implements Reconciler {
   private readonly storage: ObjectStorage;
   private readonly jobs: Informer<Job>;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly recorder: EventRecorder | undefined;
 
   constructor(options: DependencyControllerOptions) {
     this.storage = new ObjectStorage(options.store, jobKind);
     this.jobs = options.jobs;
+    this.recorder = options.recorder;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
   }
@@ -137,6 +148,8 @@ export class DependencyReconciler implements Reconciler {
       throw new Error(`updating dependency status of ${key} failed`, { cause: err });
     }
     this.logger.info('dependencies: job status changed', { job: key, verdict: verdict.kind, message: status.message });
+    const event = VERDICT_EVENTS[verdict.kind];
+    this.recorder?.record(updated, event.type, event.reason, verdict.kind === 'ready' ? event.message : verdict.message);
     return {};
   }
 

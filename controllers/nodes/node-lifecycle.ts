@@ -38,6 +38,7 @@ import { ObjectStorage, type StoredObject } from '../../apiserver/object-storage
 import type { Store } from '../../store/store.js';
 import {
   Controller,
+  errorMessage,
   Informer,
   silentLogger,
   systemClock,
@@ -48,6 +49,8 @@ import {
   type WorkQueueOptions,
 } from '../runtime/index.js';
 import { SCHEDULED_CONDITION } from '../../api/v1/job-conditions.js';
+import type { AttemptSink } from '../jobs/job-lifecycle.js';
+import type { EventRecorder } from '../runtime/event-recorder.js';
 import { NODES_PREFIX } from '../scheduler/scheduler.js';
 
 /** Store prefix of the agents' lease keys (`<prefix><nodeName>`). */
@@ -108,6 +111,10 @@ export interface NodeLifecycleOptions {
   readonly leases: Informer<NodeLease>;
   /** How long a lease key may be absent before the node is lost. Default 40 000 ms. */
   readonly gracePeriodMs?: number;
+  /** Records Events: NodeLost / NodeLeaseRenewed on the node, NodeLost on every re-queued job. */
+  readonly recorder?: EventRecorder;
+  /** Receives the record of every attempt ended by a node loss (the attempt history). */
+  readonly attempts?: AttemptSink;
   readonly clock?: Clock;
   readonly logger?: Logger;
 }
@@ -121,6 +128,8 @@ export class NodeLifecycle implements Reconciler {
   private readonly gracePeriodMs: number;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly recorder: EventRecorder | undefined;
+  private readonly attempts: AttemptSink | undefined;
   /** When this controller first saw each node's lease key absent (ms since the epoch). */
   private readonly absentSince = new Map<string, number>();
 
@@ -137,6 +146,8 @@ export class NodeLifecycle implements Reconciler {
     this.gracePeriodMs = grace;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
+    this.recorder = options.recorder;
+    this.attempts = options.attempts;
   }
 
   async reconcile(nodeName: string): Promise<Result> {
@@ -175,12 +186,14 @@ export class NodeLifecycle implements Reconciler {
     const message = `no lease at ${nodeLeaseKey(node.metadata.name)} since ${rfc3339(lastAlive)}; node lost after a grace period of ${this.gracePeriodMs / 1000}s`;
     await this.writeCondition(node, revision, { type: READY_CONDITION, status: 'False', reason: NODE_LOST_REASON, message, lastTransitionTime: rfc3339(now) });
     this.logger.warn('node lifecycle: node lost', { node: node.metadata.name, lastAlive: rfc3339(lastAlive) });
+    this.recorder?.record(node, 'Warning', NODE_LOST_REASON, message);
   }
 
   private async writeReady(node: Node, revision: number, now: number): Promise<void> {
     const message = `lease ${nodeLeaseKey(node.metadata.name)} is held again`;
     await this.writeCondition(node, revision, { type: READY_CONDITION, status: 'True', reason: NODE_LEASE_RENEWED_REASON, message, lastTransitionTime: rfc3339(now) });
     this.logger.info('node lifecycle: node is back', { node: node.metadata.name });
+    this.recorder?.record(node, 'Normal', NODE_LEASE_RENEWED_REASON, message);
   }
 
   private async writeCondition(node: Node, revision: number, condition: Condition): Promise<void> {
@@ -201,12 +214,37 @@ export class NodeLifecycle implements Reconciler {
       try {
         await this.jobStorage.update(updated as StoredObject, entry.revision);
         this.logger.info('node lifecycle: job re-queued from a lost node', { job: key, node: nodeName, phase: updated.status?.phase });
+        this.recorder?.record(updated, 'Warning', NODE_LOST_REASON, updated.status?.message ?? `node ${nodeName} was lost`);
+        await this.recordLostAttempt(entry.object, updated);
       } catch (err) {
         failures.push(err);
       }
     }
     if (failures.length > 0) {
       throw new Error(`re-queueing ${failures.length} job(s) of lost node ${nodeName} failed`, { cause: failures[0] });
+    }
+  }
+
+  /** Hands the attempt that the node loss ended to the attempt history (failures logged only). */
+  private async recordLostAttempt(before: Job, after: Job): Promise<void> {
+    const open = before.status?.recentAttempts?.at(-1);
+    const closed = after.status?.recentAttempts?.at(-1);
+    if (this.attempts === undefined || open === undefined || open.endTime !== undefined || closed?.endTime === undefined) return;
+    try {
+      await this.attempts.recordAttempt({
+        namespace: after.metadata.namespace ?? 'default',
+        name: after.metadata.name,
+        jobUid: after.metadata.uid ?? '',
+        attempt: closed.attempt,
+        retrySeries: after.status?.retrySeries ?? 0,
+        ...(closed.nodeName !== undefined ? { nodeName: closed.nodeName } : {}),
+        ...(closed.startTime !== undefined ? { startTime: closed.startTime } : {}),
+        endTime: closed.endTime,
+        reason: closed.reason ?? NODE_LOST_REASON,
+        ...(closed.message !== undefined ? { message: closed.message } : {}),
+      });
+    } catch (err) {
+      this.logger.warn('node lifecycle: recording the lost attempt failed', { job: after.metadata.name, error: errorMessage(err) });
     }
   }
 }
