@@ -184,6 +184,8 @@ class Attempt {
   /** The server no longer assigns it to this node. */
   dropped = false;
   finalizing = false;
+  /** Settles once the task's exit was handled (its final report queued): see ensureRunning. */
+  exitHandled: Promise<void> | undefined;
 
   constructor(
     readonly taskId: string,
@@ -570,7 +572,10 @@ export class Agent {
       this.logger.warn('ignoring an assignment older than an attempt already run', { taskId, running: newer.taskId });
       return;
     }
-    for (const older of others) await this.stopAttempt(older.taskId, REASON_STOPPED, `superseded by attempt ${a.attempt}`);
+    for (const older of others) {
+      await this.stopAttempt(older.taskId, REASON_STOPPED, `superseded by attempt ${a.attempt}`);
+      await older.exitHandled; // the older attempt's end is reported before the newer one starts
+    }
     await this.startAttempt(a, taskId);
   }
 
@@ -624,7 +629,8 @@ export class Agent {
       this.logs.setFiles(attempt.taskId, {}); // no files to re-read: the log buffer truncates instead of spilling
     }
     this.armTimeout(attempt);
-    this.track(this.awaitExit(attempt));
+    attempt.exitHandled = this.awaitExit(attempt);
+    this.track(attempt.exitHandled);
   }
 
   private armTimeout(attempt: Attempt): void {

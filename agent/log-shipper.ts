@@ -16,6 +16,7 @@
 // are counted but not kept, and its eof is sent at the truncation offset (a warning says so).
 // When the task ended (finish) the last chunk of each stream carries eof; an attempt is done
 // once the server says both streams are complete, or once it is abandoned.
+import { setMaxListeners } from 'node:events';
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { LogAck, LogChunk } from '../api/proto/gen/openscheduler/agent/v1/agent.generated.js';
 import { LogStream } from '../api/proto/gen/openscheduler/agent/v1/agent.generated.js';
@@ -159,7 +160,8 @@ export class LogShipper {
   private retryAt = 0;
   private flushing: Promise<void> | undefined;
   private closed = false;
-  private readonly lifetime = new AbortController();
+  /** Every task waiting for its logs listens to it: as many listeners as tasks, by design. */
+  private readonly lifetime = unlimitedListeners(new AbortController());
 
   constructor(private readonly options: LogShipperOptions) {
     this.flushIntervalMs = options.flushIntervalMs ?? 200;
@@ -466,4 +468,9 @@ function readFileRange(path: string, from: number, until: number): Buffer {
     closeSync(fd);
   }
   return buf.subarray(0, filled);
+}
+
+function unlimitedListeners(controller: AbortController): AbortController {
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

@@ -213,6 +213,27 @@ export function describeDriverConformance(options: DriverConformanceOptions): vo
       await driver.destroy(h.taskId);
     });
 
+    void it('stop with SIGINT ends a task by SIGINT: tasks start with default signal dispositions', async () => {
+      const logs = new OutputCollector();
+      const h = await driver.start(task('echo ready; while :; do sleep 0.1; done', { logs }));
+      await logs.waitForStdout('ready');
+      const exit = await driver.stop(h.taskId, 5_000, 'SIGINT');
+      assert.equal(exit.exitCode, 130);
+      assert.equal(exit.signal, 'SIGINT');
+      assert.equal(exit.reason, 'Stopped');
+      await driver.destroy(h.taskId);
+    });
+
+    void it('stop right after start ends the task', async () => {
+      const handles = await Promise.all(Array.from({ length: 5 }, () => driver.start(task('sleep 30'))));
+      const exits = await Promise.all(handles.map((h) => driver.stop(h.taskId, 5_000)));
+      for (const exit of exits) {
+        assert.equal(exit.reason, 'Stopped');
+        assert.ok(exit.exitCode === 143 || exit.exitCode === 137, `ended by the stop (${exit.exitCode})`);
+      }
+      for (const h of handles) await driver.destroy(h.taskId);
+    });
+
     void it('destroy kills a running task and forgets it', async () => {
       const h = await driver.start(task('sleep 30'));
       const waiting = driver.wait(h.taskId);

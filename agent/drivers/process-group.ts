@@ -1,6 +1,6 @@
-// Linux /proc helpers shared by the process driver and its supervisor. Every function is
-// synchronous and tolerant of processes vanishing while they are read.
-import { readdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+// Linux /proc helpers of the process driver. Every function is synchronous and tolerant of
+// processes vanishing while they are read.
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcStat {
   pid: number;
@@ -12,6 +12,12 @@ export interface ProcStat {
   rssPages: number;
   /** utime + stime, in clock ticks. */
   cpuTicks: number;
+}
+
+export interface GroupUsage {
+  rssBytes: number;
+  cpuMillis: number;
+  processes: number;
 }
 
 const pageSize = 4096;
@@ -38,38 +44,64 @@ export function readProcStat(pid: number): ProcStat | undefined {
   };
 }
 
-/** True when `pid` runs (not a zombie) and, if given, started at `startTime`. */
+/** True when `pid` runs (not a zombie) and, if given and known (not 0), started at `startTime`. */
 export function isProcessAlive(pid: number, startTime?: number): boolean {
   const stat = readProcStat(pid);
   if (!stat || stat.state === 'Z') return false;
-  return startTime === undefined || stat.startTime === startTime;
+  return !startTime || stat.startTime === startTime;
 }
 
-/** Every live process whose process group is `pgid`. */
-export function processGroupMembers(pgid: number): ProcStat[] {
-  const members: ProcStat[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readProcStat(Number(entry));
-    if (stat && stat.pgrp === pgid && stat.state !== 'Z') members.push(stat);
-  }
-  return members;
+/** The processes of one task group and what they use. */
+export interface TaskGroup extends GroupUsage {
+  pids: number[];
 }
 
-/** Resident memory and CPU time of a whole process group. */
-export function processGroupUsage(pgid: number): { rssBytes: number; cpuMillis: number; processes: number } {
-  const members = processGroupMembers(pgid);
-  let rssPages = 0;
-  let cpuTicks = 0;
-  for (const m of members) {
-    rssPages += m.rssPages;
-    cpuTicks += m.cpuTicks;
+/**
+ * The live processes of several process groups, in one pass over /proc, leaving out each
+ * group's leader (the supervisor of a process-driver task, which leads its task's group).
+ * Groups without such a process are absent from the result.
+ */
+export function scanTaskGroups(pgids: ReadonlySet<number>): Map<number, TaskGroup> {
+  const groups = new Map<number, TaskGroup>();
+  if (pgids.size === 0) return groups;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return groups;
   }
-  return {
-    rssBytes: rssPages * pageSize,
-    cpuMillis: (cpuTicks * 1000) / clockTicksPerSecond,
-    processes: members.length,
-  };
+  for (const entry of entries) {
+    const first = entry.charCodeAt(0);
+    if (first < 48 || first > 57) continue; // not a pid
+    const pid = Number(entry);
+    if (pgids.has(pid)) continue; // a leader
+    const stat = readProcStat(pid);
+    if (!stat || stat.state === 'Z' || !pgids.has(stat.pgrp)) continue;
+    let group = groups.get(stat.pgrp);
+    if (!group) groups.set(stat.pgrp, (group = { pids: [], rssBytes: 0, cpuMillis: 0, processes: 0 }));
+    group.pids.push(pid);
+    group.rssBytes += stat.rssPages * pageSize;
+    group.cpuMillis += (stat.cpuTicks * 1000) / clockTicksPerSecond;
+    group.processes += 1;
+  }
+  return groups;
+}
+
+/** Resident memory and CPU time of one task group but its leader (see scanTaskGroups). */
+export function processGroupUsage(pgid: number): GroupUsage {
+  const group = scanTaskGroups(new Set([pgid])).get(pgid);
+  return group ? { rssBytes: group.rssBytes, cpuMillis: group.cpuMillis, processes: group.processes } : { rssBytes: 0, cpuMillis: 0, processes: 0 };
+}
+
+/** Sends `signal` to each of `pids`; those already gone are skipped. */
+export function signalProcesses(pids: readonly number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
 }
 
 /** Sends a signal to a process group; false when the group no longer exists. */
@@ -80,17 +112,4 @@ export function signalProcessGroup(pgid: number, signal: NodeJS.Signals): boolea
   } catch {
     return false;
   }
-}
-
-/** Writes a file so that readers see either the old content or all of the new (tmp + fsync + rename). */
-export function writeFileAtomic(path: string, content: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, content);
-  const fd = openSync(tmp, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }
