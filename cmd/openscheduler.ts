@@ -186,34 +186,10 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
     fail(messageOf(err));
   }
 
-  // dev: one local agent in this process, its state under the data dir, joined with the join token.
+  // The local agent of `dev` (started below).
   const localNodeName = defaultNodeName();
   const agentAbort = new AbortController();
   let agentRun: Promise<void> | undefined;
-  if (mode === 'dev' && flags.localAgent !== false) {
-    try {
-      const agent = await buildAgent(
-        {
-          servers: [server.grpcAddress],
-          tokenFile: server.joinTokenPath,
-          nodeName: localNodeName,
-          labels: {},
-          dataDir: join(options.dataDir, 'agent'),
-          shutdownMode: 'stop',
-          ...(server.grpcTls ? { tls: { ...(server.caPath ? { caFile: server.caPath } : {}) } } : {}),
-          logLevel: config.logLevel,
-          logFormat: config.logFormat,
-        },
-        logger.child({ component: 'agent' }),
-      );
-      agentRun = agent.run(agentAbort.signal).catch((err: unknown) => {
-        logger.error('local agent failed', { error: messageOf(err) });
-      });
-    } catch (err) {
-      await server.close().catch(() => undefined);
-      fail(`local agent: ${messageOf(err)}`);
-    }
-  }
 
   let stopping = false;
   /** Writing the dev configs and the endpoints file; a shutdown waits for it so that it removes what it wrote. */
@@ -250,10 +226,41 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
+  // dev: one local agent in this process, its state under the data dir, joined with the join token
+  // (started after the signal handlers, so that a signal during start-up still shuts down cleanly).
+  if (mode === 'dev' && flags.localAgent !== false && !stopping) {
+    try {
+      const agent = await buildAgent(
+        {
+          servers: [server.grpcAddress],
+          tokenFile: server.joinTokenPath,
+          nodeName: localNodeName,
+          labels: {},
+          dataDir: join(options.dataDir, 'agent'),
+          shutdownMode: 'stop',
+          ...(server.grpcTls ? { tls: { ...(server.caPath ? { caFile: server.caPath } : {}) } } : {}),
+          logLevel: config.logLevel,
+          logFormat: config.logFormat,
+        },
+        logger.child({ component: 'agent' }),
+      );
+      // a signal during buildAgent already ran shutdown(): then the agent must not start
+      if (!stopping) {
+        agentRun = agent.run(agentAbort.signal).catch((err: unknown) => {
+          logger.error('local agent failed', { error: messageOf(err) });
+        });
+      }
+    } catch (err) {
+      if (!stopping) {
+        await server.close().catch(() => undefined);
+        fail(`local agent: ${messageOf(err)}`);
+      }
+    }
+  }
+
   const announce = async (): Promise<void> => {
     let devPaths: { osctlConfigPath: string; kubeconfigPath: string } | undefined;
     if (mode === 'dev') {
-      // The local agent joins `dev` with the agent work (a later issue); none is started here.
       devPaths = await writeDevConfigs(server, options.dataDir);
       process.stdout.write(banner(server, devPaths, agentRun === undefined ? undefined : localNodeName) + '\n');
     }

@@ -343,7 +343,9 @@ void describe('ProcessDriver specifics', () => {
   });
 
   void it('tasks survive a kill -9 of the agent process; a new driver gets their real exits, also one from while none ran', async () => {
-    const driverModule = pathToFileURL(join(import.meta.dirname, 'process-driver.ts')).href;
+    // run from the TypeScript sources (tsx) or from dist (npm test): load the driver the same way
+    const fromSource = import.meta.filename.endsWith('.ts');
+    const driverModule = pathToFileURL(join(import.meta.dirname, fromSource ? 'process-driver.ts' : 'process-driver.js')).href;
     const agentScript = `
       const { ProcessDriver } = await import(${JSON.stringify(driverModule)});
       const driver = new ProcessDriver({ stateDir: ${JSON.stringify(stateDir)} });
@@ -355,7 +357,7 @@ void describe('ProcessDriver specifics', () => {
       process.stdout.write(JSON.stringify(handles) + '\\n');
       setInterval(() => {}, 1000);
     `;
-    const agent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', agentScript], {
+    const agent = spawn(process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), '--input-type=module', '-e', agentScript], {
       cwd: join(import.meta.dirname, '..', '..'),
       stdio: ['ignore', 'pipe', 'inherit'],
     });

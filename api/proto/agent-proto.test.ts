@@ -194,7 +194,7 @@ void describe('AgentService over gRPC on loopback', () => {
     const response = await new Promise((resolve, reject) => {
       client.register(request, withToken(TOKEN), opts(), (err, res) => (err ? reject(err) : resolve(res)));
     });
-    assert.deepEqual(response, { nodeUid: 'uid-of-node-1-ssd', heartbeatIntervalSeconds: 10, leaseTtlSeconds: 40 });
+    assert.deepEqual(response, { nodeUid: 'uid-of-node-1-ssd', heartbeatIntervalSeconds: 10, leaseTtlSeconds: 40, nodeToken: '' });
     assert.deepEqual(seenAuthorization.slice(before), [`Bearer ${TOKEN}`]);
   });
 
