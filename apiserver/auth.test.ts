@@ -258,6 +258,7 @@ void describe('authentication', () => {
     let now = Date.now();
     const clocked = new JwtAuthenticator({ users, secret, logger: logs.logger, tokenTtlSeconds: 60, now: () => now });
     await users.create('alice', 'viewer', 'alice-password');
+    now = Date.now(); // after the creation: a token issued before the user existed is refused (to the second)
     const { token } = clocked.sign({ username: 'alice', role: 'viewer' });
     assert.deepEqual(await clocked.authenticate(fakeRequest(`Bearer ${token}`)), { username: 'alice', role: 'viewer' });
     now += 61_000;

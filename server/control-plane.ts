@@ -46,10 +46,6 @@ export interface ControlPlaneOptions {
 
 export interface RunningControlPlane {
   readonly grpcPort: number;
-  /** True while this process runs the controllers. */
-  isLeader(): boolean;
-  /** True once every informer cache has synced (readiness). */
-  hasSynced(): boolean;
   close(): Promise<void>;
 }
 
@@ -69,7 +65,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
 
   const { jobs, nodes } = newSchedulerInformers(store, { logger });
   const leases = newNodeLeaseInformer(store, { logger });
-  for (const informer of [jobs, nodes, leases]) manager.addInformer(informer as never);
+  manager.addInformer(jobs);
+  manager.addInformer(nodes);
+  manager.addInformer(leases);
 
   const scheduler = newSchedulerController({
     store,
@@ -122,14 +120,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   let closing: Promise<void> | undefined;
   return {
     grpcPort,
-    isLeader: () => manager.isLeader(),
-    hasSynced: () => [jobs, nodes, leases].every((i) => i.hasSynced()),
     close: () =>
       (closing ??= (async () => {
         await endpoint.close();
         await manager.stop();
         await Promise.all(recorders.map((r) => r.close())); // writes what is queued
-
       })()),
   };
 }

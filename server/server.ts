@@ -182,7 +182,7 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
         nodeGracePeriodMs: options.nodeGracePeriodMs,
       });
     } catch (err) {
-      throw new StartupError(`cannot start the agent endpoint on ${urlHost(options.bindAddress)}:${options.grpcPort} (--grpc-port): ${errorText(err)}`, {
+      throw new StartupError(`cannot start the controllers and the agent endpoint on ${urlHost(options.bindAddress)}:${options.grpcPort} (--grpc-port): ${errorText(err)}`, {
         cause: err,
       });
     }
