@@ -144,6 +144,15 @@ const META_COMPACT_REV = 'compact_rev';
 /** Rows below this revision have been physically compacted. */
 const META_PHYSICAL_COMPACT_REV = 'physical_compact_rev';
 
+/** A put waiting for its group commit. */
+interface PendingPut {
+  readonly key: string;
+  readonly value: string;
+  readonly options: PutOptions;
+  resolve(result: PutResult): void;
+  reject(error: unknown): void;
+}
+
 /** Revisions handled per compaction transaction, so that compaction never blocks for long. */
 const COMPACT_CHUNK_REVISIONS = 5_000;
 /** Events read per watch batch. */
@@ -259,6 +268,10 @@ export class SqliteStore implements Store {
   private readonly timers: NodeJS.Timeout[] = [];
   /** Prepared statements, by SQL text (list and watch statements come in a few shapes). */
   private readonly statements = new Map<string, Database.Statement>();
+  /** Puts waiting for the next group commit (see put). */
+  private pendingPuts: PendingPut[] = [];
+  private flushScheduled: NodeJS.Immediate | undefined;
+  private readonly putBatchTxn: (batch: readonly PendingPut[]) => (PutResult | Error)[];
 
   private readonly putTxn: (key: string, value: string, options: PutOptions, rev: number) => void;
   private readonly deleteTxn: (key: string, options: DeleteOptions, rev: number) => KvRow | undefined;
@@ -325,6 +338,21 @@ export class SqliteStore implements Store {
       this.stmt(
         'INSERT INTO kv_current (key, rev, lease) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET rev = excluded.rev, lease = excluded.lease',
       ).run(key, rev, lease);
+    });
+    // One transaction, hence one fsync, for a whole batch of puts; each put runs in its own
+    // savepoint (putTxn nested), so a failed precondition fails that put only.
+    this.putBatchTxn = db.transaction((batch: readonly PendingPut[]) => {
+      let rev = this.rev;
+      return batch.map((op): PutResult | Error => {
+        try {
+          this.putTxn(op.key, op.value, op.options, rev + 1);
+          rev += 1;
+          return { revision: rev };
+        } catch (err) {
+          if (err instanceof ConflictError || err instanceof LeaseNotFoundError) return err;
+          throw err; // anything else (I/O, corruption) aborts the whole batch
+        }
+      });
     });
     this.deleteTxn = db.transaction((key: string, opts: DeleteOptions, rev: number) => {
       const current = this.currentRow(key);
@@ -393,15 +421,20 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Puts are group-committed: those issued before the event loop's next check phase share one
+   * transaction and one fsync (a put is acknowledged only after its commit). Any other operation
+   * first commits the waiting puts, so operations still take effect in the order they were issued.
+   */
   put(key: string, value: string, options: PutOptions = {}): Promise<PutResult> {
     return this.run('put', () => {
       checkKey('put', key);
       checkValue('put', value);
       checkPutOptions(options);
-      const rev = this.rev + 1;
-      this.putTxn(key, value, options, rev);
-      this.committed(rev);
-      return { revision: rev };
+      return new Promise<PutResult>((resolve, reject) => {
+        this.pendingPuts.push({ key, value, options, resolve, reject });
+        this.flushScheduled ??= setImmediate(() => this.flushPuts());
+      });
     });
   }
 
@@ -478,6 +511,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flushPuts(); // acknowledged puts are never dropped; waiting ones are committed first
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
     for (const wake of this.commitListeners) wake();
@@ -487,11 +521,40 @@ export class SqliteStore implements Store {
 
   // --- internals ---
 
-  private run<T>(operation: string, body: () => T): Promise<T> {
+  /** Commits the waiting puts in one transaction and settles their promises. */
+  private flushPuts(): void {
+    if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
+    this.flushScheduled = undefined;
+    const batch = this.pendingPuts;
+    if (batch.length === 0) return;
+    this.pendingPuts = [];
+    if (this.closed) {
+      for (const op of batch) op.reject(new StoreClosedError('store put: the store is closed'));
+      return;
+    }
+    let results: (PutResult | Error)[];
+    try {
+      results = this.putBatchTxn(batch);
+    } catch (err) {
+      const error = toStoreError(err, 'put');
+      for (const op of batch) op.reject(error);
+      return;
+    }
+    const last = results.reduce((max, r) => (r instanceof Error ? max : Math.max(max, r.revision)), 0);
+    if (last > 0) this.committed(last);
+    results.forEach((result, i) => {
+      const op = batch[i]!;
+      if (result instanceof Error) op.reject(toStoreError(result, 'put'));
+      else op.resolve(result);
+    });
+  }
+
+  private run<T>(operation: string, body: () => T | Promise<T>): Promise<T> {
     return withDeadline(operation, this.options.timeoutMs, async () => {
       if (this.closed) throw new StoreClosedError(`store ${operation}: the store is closed`);
+      if (operation !== 'put') this.flushPuts(); // keep the order of operations as issued
       try {
-        return body();
+        return await body();
       } catch (err) {
         throw toStoreError(err, operation);
       }
