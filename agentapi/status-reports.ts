@@ -24,6 +24,7 @@ import {
   type AttemptReport,
   type AttemptState,
   type AttemptRecord,
+  type AttemptSink,
   type ReportOutcome,
 } from '../controllers/jobs/job-transitions.js';
 import { sleep, type Clock } from '../controllers/runtime/clock.js';
@@ -35,16 +36,12 @@ import type { AssignmentHub, KnownJob } from './assignment-hub.js';
 import { invalidArgument, permissionDenied, unavailable } from './errors.js';
 import { checkAttempt, checkJobUid, checkMessage, checkNodeName, checkSequence, checkTime, checkWord } from './request-validation.js';
 
-/** Receives the record of every finished attempt (the log store). */
-export interface AttemptRecordSink {
-  recordAttempt(record: AttemptRecord): Promise<void>;
-}
-
 export interface StatusReportsOptions {
   readonly store: Store;
   readonly hub: AssignmentHub;
   readonly recorder: EventRecorder;
-  readonly attempts: AttemptRecordSink;
+  /** Receives the record of every finished attempt (the log store). */
+  readonly attempts: AttemptSink;
   readonly clock: Clock;
   readonly logger: Logger;
   /** How long an unknown job uid is looked for. Default 2000 ms. */

@@ -24,6 +24,7 @@ import type { Store } from '../store/store.js';
 import { ObjectStorage } from './object-storage.js';
 import { ERROR_CONTEXT, queryParam } from './resource-handlers.js';
 import { ApiError, badRequest, errorForLog, failureStatus, methodNotAllowed, notFound, serviceUnavailable, type ErrorContext } from './status.js';
+import { drained } from './watch.js';
 
 /** A finished attempt's follow ends after this long without new bytes. */
 export const FOLLOW_IDLE_MS = 2000;
@@ -376,7 +377,7 @@ class ResponseWriter {
     let data = chunk;
     if (data.length >= this.remaining) data = data.subarray(0, this.remaining);
     this.remaining -= data.length;
-    if (data.length > 0 && !this.res.write(data)) await this.drained();
+    if (data.length > 0 && !this.res.write(data)) await drained(this.res, this.signal);
     if (this.remaining <= 0) this.abort();
     return !this.aborted && !this.res.destroyed;
   }
@@ -385,20 +386,5 @@ class ResponseWriter {
   async writeAll(chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
     for await (const chunk of chunks) if (!(await this.write(chunk))) return false;
     return true;
-  }
-
-  private drained(): Promise<void> {
-    const { res, signal } = this;
-    return new Promise((resolve) => {
-      const done = (): void => {
-        res.off('drain', done);
-        res.off('close', done);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-      signal.addEventListener('abort', done);
-    });
   }
 }

@@ -183,7 +183,8 @@ function translate(
   return undefined;
 }
 
-function drained(res: Response, signal: AbortSignal): Promise<void> {
+/** Resolves when `res` can take more data again, or it closed, or `signal` aborted. */
+export function drained(res: Response, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       res.off('drain', done);

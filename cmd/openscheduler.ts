@@ -41,7 +41,7 @@ import { Command, Option } from 'commander';
 import winston from 'winston';
 import { createAgent, ProcessDriver, type Agent } from '../agent/index.js';
 import { osctlConfigPath, writeOsctlConfig } from '../cli/config.js';
-import { AgentConfigError, defaultNodeName, resolveAgentConfig, type AgentConfig } from './agent-config.js';
+import { AgentConfigError, DEFAULT_AGENT_DATA_DIR, defaultNodeName, resolveAgentConfig, type AgentConfig } from './agent-config.js';
 import {
   ConfigError,
   ENV_CONFIG,
@@ -64,6 +64,14 @@ import { startServer, type RunningServer } from '../server/server.js';
 const DEV_TOKEN_TTL_SECONDS = 7 * 24 * 60 * 60;
 /** After a graceful close, the process should exit by itself; if a handle leaks, exit anyway. */
 const EXIT_WATCHDOG_MS = 10_000;
+
+/** After a clean shutdown nothing should keep the loop alive; if something does, say so and exit anyway. */
+function exitIfStillAlive(logger: winston.Logger): void {
+  setTimeout(() => {
+    logger.warn('handles still open after shutdown; exiting', { resources: process.getActiveResourcesInfo() });
+    process.exit(process.exitCode ?? 0);
+  }, EXIT_WATCHDOG_MS).unref();
+}
 
 function fail(message: string): never {
   process.stderr.write(`openscheduler: error: ${message}\n`);
@@ -217,11 +225,7 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     logger.debug('after shutdown', { resources: process.getActiveResourcesInfo() });
-    // Nothing should keep the loop alive now; if something does, say so and exit anyway.
-    setTimeout(() => {
-      logger.warn('handles still open after shutdown; exiting', { resources: process.getActiveResourcesInfo() });
-      process.exit(process.exitCode ?? 0);
-    }, EXIT_WATCHDOG_MS).unref();
+    exitIfStillAlive(logger);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -351,10 +355,7 @@ async function runAgent(flags: Record<string, unknown>): Promise<void> {
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
   logger.info('agent stopped');
-  setTimeout(() => {
-    logger.warn('handles still open after shutdown; exiting', { resources: process.getActiveResourcesInfo() });
-    process.exit(process.exitCode ?? 0);
-  }, EXIT_WATCHDOG_MS).unref();
+  exitIfStillAlive(logger);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -376,7 +377,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--token-file <file>', 'file holding the token (env OPENSCHEDULER_AGENT_TOKEN_FILE)')
     .option('--name <node>', 'node name (default: the host name; env OPENSCHEDULER_AGENT_NAME)')
     .option('--labels <k=v,...>', 'node labels (env OPENSCHEDULER_AGENT_LABELS)')
-    .option('--data-dir <dir>', `agent state (default ${'/var/lib/openscheduler-agent'}; env OPENSCHEDULER_AGENT_DATA_DIR)`)
+    .option('--data-dir <dir>', `agent state (default ${DEFAULT_AGENT_DATA_DIR}; env OPENSCHEDULER_AGENT_DATA_DIR)`)
     .option('--shutdown-mode <mode>', 'on SIGTERM: stop tasks (stop, default) or leave them for re-adoption (detach)')
     .option('--tls', 'use TLS to the server (env GRPC_TLS_ENABLED)')
     .option('--ca-file <file>', 'CA certificate to trust (env GRPC_TLS_CA_FILE)')

@@ -35,6 +35,7 @@ import { startAgentProcess } from '../test/harness/agent.js';
 import { startEtcd, type EtcdProcess } from '../test/harness/etcd.js';
 import type { AgentsChildSettings, ChildMessage } from './bench-run-jobs-child.js';
 import { benchRawStore } from './bench-store.js';
+import { benchRequest, type BenchReply } from './bench-http.js';
 
 export type RunSection = 'throughput' | 'latency' | 'real';
 export type StoreKind = 'sqlite' | 'etcd';
@@ -394,29 +395,10 @@ class RestClient {
     }
   }
 
-  private send(method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        `${this.endpoints.httpUrl}${path}`,
-        {
-          method,
-          agent: this.agent,
-          headers: {
-            authorization: `Bearer ${this.endpoints.token}`,
-            ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-          res.on('error', reject);
-        },
-      );
-      req.on('error', (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
-      req.end(body);
-    });
+  private send(method: string, path: string, body?: string): Promise<BenchReply> {
+    return benchRequest(this.agent, `${this.endpoints.httpUrl}${path}`, method, this.endpoints.token, body);
   }
+
 
   async createJob(body: string): Promise<void> {
     const r = await this.request('POST', JOBS_PATH, body);

@@ -32,6 +32,7 @@ import { startEtcd, type EtcdProcess } from '../test/harness/etcd.js';
 import { writeFile } from 'node:fs/promises';
 import { benchRunJobs, formatRunJobsReport, RUN_SECTIONS, type RunSection, type StoreKind } from './bench-run-jobs.js';
 import { benchRawStore, type RawStoreFigures } from './bench-store.js';
+import { benchRequest, type BenchReply } from './bench-http.js';
 
 const CONCURRENCY = 32;
 const PAGE = 500;
@@ -54,28 +55,8 @@ function arg(name: string): string | undefined {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
-function request(url: string, method: string, token: string, body?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      {
-        method,
-        agent,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+function request(url: string, method: string, token: string, body?: string): Promise<BenchReply> {
+  return benchRequest(agent, url, method, token, body);
 }
 
 /** Runs `total` tasks with `concurrency` in flight; returns the elapsed seconds. */

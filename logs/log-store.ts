@@ -40,7 +40,7 @@ import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/
 import { dirname, join, relative, sep } from 'node:path';
 import { sleep, systemClock, type Clock } from '../controllers/runtime/clock.js';
 import { errorMessage, silentLogger, type Logger } from '../controllers/runtime/logger.js';
-import type { AttemptRecord } from '../controllers/jobs/job-transitions.js';
+import type { AttemptRecord, AttemptSink } from '../controllers/jobs/job-transitions.js';
 import { AttemptLog, emptyStreams, hasMagic, summarize, type FileSummary, type StreamStates } from './attempt-log.js';
 import { asError, fsyncDir, isErrno, listDir, statIfExists, writeAll } from './files.js';
 import { GroupCommit } from './group-commit.js';
@@ -61,12 +61,7 @@ import { sweepExpiredAttempts } from './log-retention.js';
 export { LogInputError } from './log-paths.js';
 export type { LogStreamName } from './log-format.js';
 export { capMarker, formatSize } from './log-reader.js';
-export type { AttemptRecord } from '../controllers/jobs/job-transitions.js';
-
-/** Receives the record of every finished attempt. */
-export interface AttemptSink {
-  recordAttempt(record: AttemptRecord): Promise<void>;
-}
+export type { AttemptRecord, AttemptSink } from '../controllers/jobs/job-transitions.js';
 
 export interface JobRef {
   readonly namespace: string;

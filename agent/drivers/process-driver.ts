@@ -65,6 +65,7 @@ import {
   type TaskStats,
   type TaskStatus,
   taskIdOf,
+  untilAborted,
 } from './task-driver.js';
 
 export interface ProcessDriverOptions {
@@ -399,22 +400,7 @@ export class ProcessDriver implements TaskDriver {
 
   async wait(taskId: string, signal?: AbortSignal): Promise<ExitResult> {
     const task = this.get(taskId);
-    if (!signal) return task.exited;
-    signal.throwIfAborted();
-    return new Promise<ExitResult>((resolve, reject) => {
-      const onAbort = (): void => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      task.exited.then(
-        (exit) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(exit);
-        },
-        (err: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
-    });
+    return untilAborted(task.exited, signal);
   }
 
   async stop(taskId: string, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<ExitResult> {

@@ -215,3 +215,26 @@ export class InvalidTaskConfigError extends DriverError {
 export class TaskStartError extends DriverError {}
 
 export class TaskRecoveryError extends DriverError {}
+
+/**
+ * `promise`, or a rejection with `signal.reason` as soon as `signal` aborts (the promise itself
+ * goes on): how `TaskDriver.wait` honours its signal.
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}

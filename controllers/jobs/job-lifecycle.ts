@@ -59,14 +59,11 @@ import {
   parseTime,
   TTL_EXPIRED_REASON,
   type AppliedTransition,
-  type AttemptRecord,
+  type AttemptSink,
   type JobEventSpec,
 } from './job-transitions.js';
 
-/** Receives every attempt this controller ends (the log store implements it). */
-export interface AttemptSink {
-  recordAttempt(record: AttemptRecord): Promise<void>;
-}
+export type { AttemptSink } from './job-transitions.js';
 
 export interface JobLifecycleOptions {
   readonly store: Store;

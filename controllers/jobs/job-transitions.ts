@@ -91,6 +91,11 @@ export interface AttemptRecord {
   message?: string;
 }
 
+/** Keeps the record of every finished attempt (the log store implements it): the attempt history. */
+export interface AttemptSink {
+  recordAttempt(record: AttemptRecord): Promise<void>;
+}
+
 /** A transition to write: the next job (a new object), the events, and the attempt it closed. */
 export interface AppliedTransition {
   kind: 'apply';
