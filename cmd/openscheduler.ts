@@ -187,13 +187,7 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
   const options = config.server;
   if (config.configFile) logger.info('read config file', { path: config.configFile });
 
-  let server: RunningServer;
-  try {
-    server = await startServer(options, { logger });
-  } catch (err) {
-    fail(messageOf(err));
-  }
-
+  let server: RunningServer | undefined;
   // The local agent of `dev` (started below).
   const localNodeName = defaultNodeName();
   const agentAbort = new AbortController();
@@ -209,9 +203,10 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
     }
     stopping = true;
     logger.info('received signal, shutting down', { signal });
-    void shutdown();
+    // a signal while the server starts: shutdown runs once startServer has returned
+    if (server !== undefined) void shutdown(server);
   };
-  const shutdown = async (): Promise<void> => {
+  const shutdown = async (server: RunningServer): Promise<void> => {
     try {
       agentAbort.abort(); // the local agent stops its tasks first, while the server still takes its reports
       await agentRun;
@@ -227,8 +222,19 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
     logger.debug('after shutdown', { resources: process.getActiveResourcesInfo() });
     exitIfStillAlive(logger);
   };
+  // installed before the server starts, so that a signal at any moment of start-up shuts down cleanly
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+
+  try {
+    server = await startServer(options, { logger });
+  } catch (err) {
+    fail(messageOf(err));
+  }
+  if (stopping) {
+    await shutdown(server);
+    return;
+  }
 
   // dev: one local agent in this process, its state under the data dir, joined with the join token
   // (started after the signal handlers, so that a signal during start-up still shuts down cleanly).
