@@ -1,7 +1,7 @@
 // The node agent against a fake AgentService over real gRPC on 127.0.0.1, running real
 // processes with the real ProcessDriver in temporary directories.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,14 +10,26 @@ import { credentials as grpcCredentials, ServerCredentials, status } from '@grpc
 import type { Logger as WinstonLogger } from 'winston';
 import { ensureTlsMaterial } from '../apiserver/tls.js';
 import { AttemptState, type StatusReport } from '../api/proto/gen/openscheduler/agent/v1/agent.generated.js';
+import { type Clock, systemClock, type Timer } from '../controllers/runtime/clock.js';
 import type { Logger } from '../controllers/runtime/logger.js';
 import { Agent, AgentOptionsError, createAgent, type AgentOptions } from './agent.js';
 import { Backoff } from './backoff.js';
 import { HollowDriver } from './drivers/hollow-driver.js';
+import { type DriverFingerprint, fingerprintChanges } from './node-info.js';
 import { isProcessAlive, signalProcessGroup } from './drivers/process-group.js';
 import { ProcessDriver } from './drivers/process-driver.js';
 import { type PidRecord, readRecord, taskFiles } from './drivers/process-task-files.js';
-import type { TaskDriver } from './drivers/task-driver.js';
+import type {
+  ExitResult,
+  Fingerprint,
+  OwnedTask,
+  RecoverOptions,
+  TaskConfig,
+  TaskDriver,
+  TaskHandle,
+  TaskStats,
+  TaskStatus,
+} from './drivers/task-driver.js';
 import { FakeAgentService, makeAssignment } from './testing/fake-agent-service.js';
 
 const SH = '/bin/sh';
@@ -545,6 +557,115 @@ void describe('Agent', () => {
     assert.equal(fake.registers.length, 1);
   });
 
+  void it('sweeps orphans: an owned task no attempt tracks is removed within one interval, a tracked one never', async () => {
+    await newFake();
+    const driver = new OwningDriver(new HollowDriver({ durationMs: 60_000 }));
+    const a = startAgent(dirs('sweep'), { orphanSweepIntervalMs: 300, drivers: [driver] }, driver);
+    const id = uid();
+    fake.assign(makeAssignment({ uid: id, command: ['/bin/does-not-matter'] }));
+    await waitFor('RUNNING report', () => runningReport(id));
+    await waitFor('a sweep that saw the tracked task', () => driver.listings.some((l) => l.includes(`${id}.1`)));
+    const orphan = driver.addOrphan(`orphan-${process.pid}`, 3);
+    const added = Date.now();
+    await waitFor('orphan removed', () => driver.removed.some((t) => t.taskId === orphan.taskId));
+    assert.ok(Date.now() - added < 300 + 250, `removed after ${Date.now() - added} ms (interval 300 ms)`);
+    const listed = driver.listings.length;
+    await waitFor('two more sweeps', () => driver.listings.length >= listed + 2);
+    assert.deepEqual(driver.removed.map((t) => t.taskId), [orphan.taskId], 'only the orphan, once');
+    assert.equal(runningReport(id)?.state, AttemptState.RUNNING);
+    assert.equal(exitedReport(id), undefined, 'the tracked task keeps running');
+    const warned = a.logger.lines.find((l) => l.level === 'warn' && /orphaned task/.test(l.message));
+    assert.deepEqual(warned?.meta, { taskId: orphan.taskId, ref: orphan.ref, driver: 'process', running: true });
+  });
+
+  void it('sweeps a real process task whose attempt state was lost: killed and its dir removed within one interval', async () => {
+    await newFake();
+    const d = dirs('sweep-process');
+    const first = startAgent(d, { shutdownMode: 'detach' });
+    const [lost, kept] = [uid(), uid()];
+    fake.assign(makeAssignment({ uid: lost, command: [SH, '-c', 'sleep 60'] }));
+    fake.assign(makeAssignment({ uid: kept, command: [SH, '-c', 'sleep 60'] }));
+    await waitFor('RUNNING reports', () => runningReport(lost) && runningReport(kept));
+    const lostPid = await waitFor('pid', () => taskPid(d.driverDir, `${lost}.1`));
+    const keptPid = await waitFor('pid', () => taskPid(d.driverDir, `${kept}.1`));
+    await first.stop();
+    rmSync(join(d.stateDir, 'attempts', `${lost}.1.json`)); // the next agent knows nothing of it
+    fake.unassign(lost);
+
+    const second = startAgent(d, { orphanSweepIntervalMs: 500 });
+    await waitFor('orphan killed and removed', () => !isProcessAlive(lostPid) && !existsSync(join(d.driverDir, 'tasks', `${lost}.1`)), 3_000);
+    const warned = second.logger.lines.find((l) => l.level === 'warn' && /orphaned task/.test(l.message));
+    assert.deepEqual(warned?.meta, { taskId: `${lost}.1`, ref: join(d.driverDir, 'tasks', `${lost}.1`), driver: 'process', running: true });
+    assert.equal(isProcessAlive(keptPid), true, 'the re-adopted task is not touched');
+    assert.equal(exitedReport(kept), undefined);
+    await second.stop();
+    assert.equal(isProcessAlive(keptPid), false);
+    assert.deepEqual(readdirSync(join(d.driverDir, 'tasks')), [], 'nothing of ours survives a clean stop');
+  });
+
+  void it('sweeping goes on when listOwned or removeOwned fail, and skips unhealthy drivers', async () => {
+    await newFake();
+    const driver = new OwningDriver(new HollowDriver());
+    driver.listFailures = 2;
+    driver.removeFailures = 1;
+    const sick = new OwningDriver(new HollowDriver({ name: 'sick' }), { healthy: false, detail: 'runtime missing', attributes: {} });
+    sick.addOrphan('sick-orphan', 1);
+    const a = startAgent(dirs('sweep-errors'), { orphanSweepIntervalMs: 50, drivers: [driver, sick] }, driver);
+    const orphan = driver.addOrphan(`orphan-${process.pid}`, 0);
+    await waitFor('orphan removed after failures', () => driver.removed.some((t) => t.taskId === orphan.taskId));
+    const failedLists = a.logger.lines.filter((l) => l.level === 'warn' && /listing the tasks marked as ours failed/.test(l.message));
+    assert.equal(failedLists.length, 2);
+    assert.deepEqual(failedLists[0]?.meta, { driver: 'process', error: 'podman is not answering' });
+    assert.ok(a.logger.lines.some((l) => l.level === 'error' && /removing an orphaned task failed/.test(l.message)));
+    assert.equal(driver.removeCalls, 2, 'the failed removal was tried again by the next sweep');
+    await a.stop();
+    assert.equal(sick.listings.length, 0, 'an unhealthy driver is never asked');
+    assert.deepEqual(sick.removed, []);
+  });
+
+  void it('a task listed while its attempt is being finalized is not taken for an orphan', async () => {
+    await newFake();
+    const driver = new OwningDriver(new HollowDriver({ durationMs: 300 }));
+    const id = uid();
+    const taskId = `${id}.1`;
+    // The first listing that holds the task returns only after the agent destroyed it and dropped its attempt.
+    driver.beforeListReturns = async (listing) => {
+      if (listing.includes(taskId)) await waitFor('task destroyed', () => driver.destroyed.includes(taskId));
+    };
+    const a = startAgent(dirs('sweep-finalize'), { orphanSweepIntervalMs: 20, drivers: [driver] }, driver);
+    fake.assign(makeAssignment({ uid: id, command: ['/bin/does-not-matter'] }));
+    await waitFor('EXITED report', () => exitedReport(id));
+    await waitFor('attempt finalized', () => driver.destroyed.includes(taskId));
+    await waitFor('the stale listing was read', () => driver.listings.filter((l) => l.includes(taskId)).length === 1 && driver.listings.length >= 3);
+    assert.deepEqual(driver.removed, []);
+    assert.equal(a.logger.lines.filter((l) => /orphaned task/.test(l.message)).length, 0);
+  });
+
+  void it("shutdown 'stop' sweeps once more; 'detach' sweeps nothing; no sweep timer is left after run()", async () => {
+    await newFake();
+    const clock = new TimerCountingClock();
+    const stopping = new OwningDriver(new HollowDriver({ durationMs: 60_000 }));
+    const a = startAgent(dirs('sweep-stop'), { orphanSweepIntervalMs: 3_600_000, drivers: [stopping], clock }, stopping);
+    await waitFor('the start-up sweep', () => stopping.listings.length === 1);
+    const late = stopping.addOrphan(`late-${process.pid}`, 0);
+    await a.stop();
+    assert.deepEqual(stopping.removed.map((t) => t.taskId), [late.taskId]);
+    assert.equal(clock.pending(), 0, 'no timer of the agent left');
+
+    const detaching = new OwningDriver(new HollowDriver({ durationMs: 60_000 }));
+    const b = startAgent(dirs('sweep-detach'), { orphanSweepIntervalMs: 50, shutdownMode: 'detach', drivers: [detaching] }, detaching);
+    const id = uid();
+    fake.assign(makeAssignment({ uid: id, command: ['/bin/does-not-matter'] }));
+    await waitFor('RUNNING report', () => runningReport(id));
+    await waitFor('a few sweeps', () => detaching.listings.length >= 3);
+    await b.stop();
+    detaching.addOrphan(`after-${process.pid}`, 0);
+    const listed = detaching.listings.length;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(detaching.listings.length, listed, 'no sweep after run() resolved');
+    assert.deepEqual(detaching.removed, [], 'detach removes nothing, not even at the end');
+  });
+
   void it('rejects bad options naming the field and the rule', () => {
     const base: AgentOptions = { servers: ['127.0.0.1:1'], token: 't', nodeName: 'n', drivers: [new HollowDriver()], stateDir: '/tmp/x' };
     const cases: [Partial<AgentOptions>, RegExp][] = [
@@ -555,10 +676,24 @@ void describe('Agent', () => {
       [{ drivers: [new HollowDriver(), new HollowDriver()] }, /drivers\[1\]\.name: must be unique/],
       [{ shutdownMode: 'later' as 'stop' }, /shutdownMode: must be "stop" or "detach"/],
       [{ capacity: { cpuMillis: 0, memoryBytes: 1 } }, /capacity\.cpuMillis: must be a positive integer/],
+      [{ orphanSweepIntervalMs: 0 }, /orphanSweepIntervalMs: must be a positive number/],
     ];
     for (const [patch, message] of cases) {
       assert.throws(() => new Agent({ ...base, ...patch }), (err: unknown) => err instanceof AgentOptionsError && message.test(err.message));
     }
+  });
+});
+
+void describe('fingerprintChanges', () => {
+  void it('names a driver when first seen, when its health changes, and when an unhealthy one changes its detail', () => {
+    const d = new OwningDriver(new HollowDriver({ name: 'podman' }));
+    const fp = (healthy: boolean, detail: string): DriverFingerprint[] => [{ driver: d, info: { name: 'podman', healthy, detail } }];
+    assert.equal(fingerprintChanges([], fp(false, 'podman: not found')).length, 1);
+    assert.equal(fingerprintChanges(fp(false, 'podman: not found'), fp(false, 'podman: not found')).length, 0);
+    assert.equal(fingerprintChanges(fp(false, 'podman: not found'), fp(false, 'podman 4.3: runc failed')).length, 1);
+    assert.equal(fingerprintChanges(fp(false, 'podman 4.3: runc failed'), fp(true, 'podman 4.3')).length, 1);
+    assert.equal(fingerprintChanges(fp(true, 'podman 4.3, 2 containers'), fp(true, 'podman 4.3, 3 containers')).length, 0);
+    assert.equal(fingerprintChanges(fp(true, 'podman 4.3'), fp(false, 'podman 4.3: storage broken')).length, 1);
   });
 });
 
@@ -605,6 +740,122 @@ void describe('Backoff', () => {
     assert.equal(new Backoff({ random: () => 0 }).next(), 0);
   });
 });
+
+/**
+ * A HollowDriver that marks its tasks as owned (listed from start until destroy) and can be given
+ * orphans: owned tasks that no agent started. Counts and records what the agent asks of it.
+ */
+class OwningDriver implements TaskDriver {
+  readonly name: string;
+  readonly capabilities: TaskDriver['capabilities'];
+  /** The task ids of each listOwned call, in call order. */
+  readonly listings: string[][] = [];
+  readonly removed: OwnedTask[] = [];
+  readonly destroyed: string[] = [];
+  removeCalls = 0;
+  /** The next n listOwned calls reject. */
+  listFailures = 0;
+  /** The next n removeOwned calls reject. */
+  removeFailures = 0;
+  /** Runs after a listing was taken, before it is returned. */
+  beforeListReturns: ((listing: string[]) => Promise<void>) | undefined;
+  private readonly live = new Map<string, OwnedTask>();
+  private readonly orphans = new Map<string, OwnedTask>();
+
+  constructor(
+    private readonly inner: Omit<TaskDriver, 'listOwned' | 'removeOwned'>,
+    private readonly fingerprintResult?: Fingerprint,
+  ) {
+    this.name = inner.name;
+    this.capabilities = inner.capabilities;
+  }
+
+  addOrphan(jobUid: string, attempt: number): OwnedTask {
+    const task: OwnedTask = { taskId: `${jobUid}.${attempt}`, jobUid, attempt, running: true, ref: `ref-${jobUid}` };
+    this.orphans.set(task.taskId, task);
+    return task;
+  }
+
+  async fingerprint(): Promise<Fingerprint> {
+    return this.fingerprintResult ?? this.inner.fingerprint();
+  }
+  async start(task: TaskConfig): Promise<TaskHandle> {
+    const handle = await this.inner.start(task);
+    this.live.set(handle.taskId, { taskId: handle.taskId, jobUid: task.jobUid, attempt: task.attempt, running: true, ref: `ref-${handle.taskId}` });
+    return handle;
+  }
+  recover(handle: TaskHandle, options?: RecoverOptions): Promise<void> {
+    return this.inner.recover(handle, options);
+  }
+  wait(taskId: string, signal?: AbortSignal): Promise<ExitResult> {
+    return this.inner.wait(taskId, signal);
+  }
+  stop(taskId: string, graceMs: number, signal?: NodeJS.Signals): Promise<ExitResult> {
+    return this.inner.stop(taskId, graceMs, signal);
+  }
+  async destroy(taskId: string): Promise<void> {
+    await this.inner.destroy(taskId);
+    this.live.delete(taskId);
+    this.destroyed.push(taskId);
+  }
+  inspect(taskId: string): Promise<TaskStatus> {
+    return this.inner.inspect(taskId);
+  }
+  stats(taskId: string): Promise<TaskStats> {
+    return this.inner.stats(taskId);
+  }
+  async listOwned(): Promise<OwnedTask[]> {
+    const owned = [...this.live.values(), ...this.orphans.values()];
+    const ids = owned.map((t) => t.taskId);
+    this.listings.push(ids);
+    if (this.listFailures > 0) {
+      this.listFailures--;
+      throw new Error('podman is not answering');
+    }
+    await this.beforeListReturns?.(ids);
+    return owned;
+  }
+  async removeOwned(task: OwnedTask): Promise<void> {
+    this.removeCalls++;
+    if (this.removeFailures > 0) {
+      this.removeFailures--;
+      throw new Error('container is busy');
+    }
+    this.orphans.delete(task.taskId);
+    this.removed.push(task);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** The system clock, counting the timers set on it that neither fired nor were cancelled. */
+class TimerCountingClock implements Clock {
+  private readonly live = new Set<object>();
+
+  now(): number {
+    return systemClock.now();
+  }
+
+  setTimeout(callback: () => void, ms: number): Timer {
+    const token = {};
+    this.live.add(token);
+    const timer = systemClock.setTimeout(() => {
+      this.live.delete(token);
+      callback();
+    }, ms);
+    return {
+      cancel: () => {
+        this.live.delete(token);
+        timer.cancel();
+      },
+    };
+  }
+
+  pending(): number {
+    return this.live.size;
+  }
+}
 
 /** Kills, by recorded pid, every task group and supervisor left under a process driver's state dir. */
 function killLeftovers(driverDir: string): void {

@@ -29,10 +29,16 @@
 // - Restart: every attempt in the state dir is re-adopted with driver.recover (logs resume from
 //   the offsets the server acknowledged); exits that happened while no agent ran are reported
 //   with their real exit status.
+// - Orphan sweep: after the restart's re-adoption, then every orphanSweepIntervalMs (one sweep
+//   at a time), each healthy driver lists the tasks marked as its own (`listOwned`); those no
+//   attempt of this agent tracks (from before driver.start until its state is removed) are
+//   killed and removed (`removeOwned`), each in its job's chain of operations so that a start of
+//   the same task cannot interleave. Nothing the driver does not mark as ours is touched.
 // - Shutdown when `signal` aborts: 'stop' stops every task (grace), delivers final reports and
-//   logs for at most shutdownFlushTimeoutMs, destroys what was delivered; 'detach' leaves
-//   tasks running for the next agent to re-adopt. Either way no timer, stream, call or child
-//   of the agent's own is left when run() resolves.
+//   logs for at most shutdownFlushTimeoutMs, destroys what was delivered, then sweeps orphans
+//   once more (tasks whose reports are still undelivered are kept for the next start);
+//   'detach' leaves tasks running for the next agent to re-adopt and sweeps nothing. Either
+//   way no timer, stream, call or child of the agent's own is left when run() resolves.
 import { type ChannelCredentials, credentials as grpcCredentials, status } from '@grpc/grpc-js';
 import { isAbsolute, join } from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -63,10 +69,18 @@ import {
 } from './attempt-reports.js';
 import { Backoff } from './backoff.js';
 import { ControlPlaneClient, grpcCode, isTransient } from './control-plane-client.js';
-import { type ExitResult, InvalidTaskConfigError, type TaskDriver, type TaskHandle, TaskNotFoundError, taskIdOf } from './drivers/task-driver.js';
+import {
+  type ExitResult,
+  InvalidTaskConfigError,
+  type OwnedTask,
+  type TaskDriver,
+  type TaskHandle,
+  TaskNotFoundError,
+  taskIdOf,
+} from './drivers/task-driver.js';
 import { ProcessDriver } from './drivers/process-driver.js';
 import { LogShipper } from './log-shipper.js';
-import { advertisedDrivers, detectCapacity, type DriverFingerprint, fingerprintDrivers } from './node-info.js';
+import { advertisedDrivers, detectCapacity, type DriverFingerprint, fingerprintChanges, fingerprintDrivers } from './node-info.js';
 import { AgentStateDir, type AttemptState } from './state-dir.js';
 
 export type ShutdownMode = 'stop' | 'detach';
@@ -100,6 +114,8 @@ export interface AgentOptions {
   leaseTtlSeconds?: number;
   /** How often drivers are fingerprinted again. Default 60000. */
   fingerprintIntervalMs?: number;
+  /** The reconcile period: how often orphaned tasks (marked as ours, tracked by no attempt) are removed. Default 30000. */
+  orphanSweepIntervalMs?: number;
   /** How long a 'stop' shutdown keeps delivering final reports and logs. Default 5000. */
   shutdownFlushTimeoutMs?: number;
   /** How long a finished attempt's final report waits for its logs to be delivered. Default 5000. */
@@ -132,6 +148,7 @@ const ADDRESS = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
 const JOB_UID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const DEFAULT_HEARTBEAT_SECONDS = 10;
 const DEFAULT_LEASE_TTL_SECONDS = 30;
+const DEFAULT_ORPHAN_SWEEP_INTERVAL_MS = 30_000;
 /** How many finished attempts (per job uid: the highest) are remembered, to ignore late events for them. */
 const MAX_FINISHED_REMEMBERED = 10_000;
 
@@ -167,7 +184,7 @@ function validateOptions(o: AgentOptions): void {
   });
   if (typeof o.stateDir !== 'string' || !isAbsolute(o.stateDir)) bad('stateDir', 'must be an absolute path');
   if (o.shutdownMode !== undefined && o.shutdownMode !== 'stop' && o.shutdownMode !== 'detach') bad('shutdownMode', 'must be "stop" or "detach"');
-  for (const field of ['leaseTtlSeconds', 'fingerprintIntervalMs', 'shutdownFlushTimeoutMs', 'finalLogsTimeoutMs', 'callTimeoutMs'] as const) {
+  for (const field of ['leaseTtlSeconds', 'fingerprintIntervalMs', 'orphanSweepIntervalMs', 'shutdownFlushTimeoutMs', 'finalLogsTimeoutMs', 'callTimeoutMs'] as const) {
     const v = o[field];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) bad(field, 'must be a positive number');
   }
@@ -232,6 +249,13 @@ export class Agent {
   private reportBackoff: Backoff;
   private reportRetryAt = 0;
   private reportTimer: Timer | undefined;
+  private sweepTimer: Timer | undefined;
+  /**
+   * While a sweep runs: the tasks whose attempts were removed since it began. A task listed
+   * while its attempt was being finalized is not an orphan even if its attempt is gone by the
+   * time the listing is read.
+   */
+  private untrackedDuringSweep: Set<string> | undefined;
   private started = false;
   private closing = false;
   private detaching = false;
@@ -290,6 +314,7 @@ export class Agent {
       await this.recoverAttempts();
       this.armFence();
       this.pumpReports();
+      this.runPeriodicSweep();
       while (!signal.aborted) {
         const heartbeatMs = await this.register(signal);
         if (heartbeatMs === undefined) break;
@@ -451,12 +476,10 @@ export class Agent {
   }
 
   private async refreshFingerprints(): Promise<void> {
-    const before = new Map(this.fingerprints.map((f) => [f.info.name, f.info]));
+    const before = this.fingerprints;
     this.fingerprints = await fingerprintDrivers(this.options.drivers);
     this.nextFingerprintAt = this.clock.now() + (this.options.fingerprintIntervalMs ?? 60_000);
-    for (const f of this.fingerprints) {
-      const old = before.get(f.info.name);
-      if (old?.healthy === f.info.healthy) continue;
+    for (const f of fingerprintChanges(before, this.fingerprints)) {
       const log = f.info.healthy ? this.logger.info : this.logger.warn;
       log.call(this.logger, f.info.healthy ? 'driver is healthy' : 'driver is unhealthy; not advertised', { driver: f.info.name, detail: f.info.detail });
     }
@@ -716,6 +739,7 @@ export class Agent {
         }
         this.removeState(attempt);
         this.attempts.delete(attempt.taskId);
+        this.untrackedDuringSweep?.add(attempt.taskId);
         this.logs.remove(attempt.taskId);
       })(),
     );
@@ -860,6 +884,8 @@ export class Agent {
     this.closing = true;
     this.fenceTimer?.cancel();
     this.fenceTimer = undefined;
+    this.sweepTimer?.cancel();
+    this.sweepTimer = undefined;
     if (this.shutdownMode === 'stop') {
       const uids = new Set([...this.attempts.values()].map((a) => a.uid).concat([...this.chains.keys()]));
       await Promise.all(
@@ -884,7 +910,11 @@ export class Agent {
     this.reportTimer?.cancel();
     this.reportTimer = undefined;
     await this.logs.close();
-    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+    await this.settleBackground();
+    if (this.shutdownMode === 'stop') {
+      await this.sweepOrphans(true); // nothing of ours survives a clean stop
+      await this.settleBackground();
+    }
     for (const driver of this.options.drivers) {
       try {
         await driver.close();
@@ -895,7 +925,76 @@ export class Agent {
     this.client.close();
   }
 
+  // ---- orphan sweep ----------------------------------------------------------------------
+
+  /** Sweeps now, then again one interval after each sweep ended (so sweeps never overlap). */
+  private runPeriodicSweep(): void {
+    this.sweepTimer = undefined;
+    if (this.closing) return;
+    this.track(
+      this.sweepOrphans(false).finally(() => {
+        if (this.closing) return;
+        this.sweepTimer = this.clock.setTimeout(() => this.runPeriodicSweep(), this.options.orphanSweepIntervalMs ?? DEFAULT_ORPHAN_SWEEP_INTERVAL_MS);
+      }),
+    );
+  }
+
+  /**
+   * Removes, with every healthy driver, the tasks marked as ours that no attempt tracks. Never
+   * rejects. `final`: the sweep of a 'stop' shutdown, which runs while the agent is closing.
+   */
+  private async sweepOrphans(final: boolean): Promise<void> {
+    this.untrackedDuringSweep = new Set();
+    try {
+      for (const { driver, info } of this.fingerprints) {
+        if (!info.healthy) continue;
+        if (this.closing && !final) return;
+        await this.sweepDriver(driver, final);
+      }
+    } finally {
+      this.untrackedDuringSweep = undefined;
+    }
+  }
+
+  private async sweepDriver(driver: TaskDriver, final: boolean): Promise<void> {
+    let owned: OwnedTask[];
+    try {
+      owned = await driver.listOwned();
+    } catch (err) {
+      this.logger.warn('listing the tasks marked as ours failed; skipping this sweep for the driver', { driver: driver.name, error: errorMessage(err) });
+      return;
+    }
+    const orphans = owned.filter((task) => this.isOrphan(task.taskId));
+    await Promise.all(
+      orphans.map((task) =>
+        // In the job's chain: a start of the same task runs before or after, never during.
+        this.serialize(task.jobUid, async () => {
+          if (!this.isOrphan(task.taskId) || (this.closing && !final)) return;
+          this.logger.warn('removing an orphaned task: marked as ours, but no attempt of this agent owns it', {
+            taskId: task.taskId,
+            ref: task.ref,
+            driver: driver.name,
+            running: task.running,
+          });
+          try {
+            await driver.removeOwned(task);
+          } catch (err) {
+            this.logger.error('removing an orphaned task failed; the next sweep tries again', { taskId: task.taskId, ref: task.ref, driver: driver.name, error: errorMessage(err) });
+          }
+        }),
+      ),
+    );
+  }
+
+  private isOrphan(taskId: string): boolean {
+    return !this.attempts.has(taskId) && !(this.untrackedDuringSweep?.has(taskId) ?? false);
+  }
+
   // ---- helpers ---------------------------------------------------------------------------
+
+  private async settleBackground(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  }
 
   private persist(attempt: Attempt): void {
     if (attempt.finalizing) return;

@@ -22,7 +22,6 @@ export type ReportBody = Omit<PendingReport, 'sequence'>;
 
 /** The TaskConfig of an assignment; throws InvalidTaskConfigError for what no driver supports. */
 export function taskConfigOf(a: Assignment, logs: TaskLogSink): TaskConfig {
-  if (a.volumes.length > 0) throw new InvalidTaskConfigError('volumes', 'are not supported by the agent task drivers yet');
   const env: Record<string, string> = {};
   a.env.forEach((e, i) => {
     if (Object.hasOwn(env, e.name)) throw new InvalidTaskConfigError(`env[${i}].name`, `${JSON.stringify(e.name)} is given twice`);
@@ -42,6 +41,9 @@ export function taskConfigOf(a: Assignment, logs: TaskLogSink): TaskConfig {
     ...(a.workingDir !== '' ? { workingDir: a.workingDir } : {}),
     resources,
     ...(a.image !== '' ? { image: a.image } : {}),
+    ...(a.workloadType === 'native' || a.workloadType === 'container' || a.workloadType === 'vm' ? { workloadType: a.workloadType } : {}),
+    ...(a.volumes.length > 0 ? { volumes: a.volumes.map((v) => ({ hostPath: v.hostPath, mountPath: v.mountPath, readOnly: v.readOnly })) } : {}),
+    ...(a.network ? { network: a.network } : {}),
     logs,
   };
 }

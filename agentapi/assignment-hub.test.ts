@@ -142,6 +142,7 @@ const change = (revision: number, name = `job-${revision}`): AssignmentEvent => 
     env: [],
     workingDir: '',
     volumes: [],
+    network: '',
     killTimeoutSeconds: 10,
     desiredState: 1,
   },

@@ -47,6 +47,7 @@ export function assignmentOf(job: Job): Assignment {
     workingDir: spec.workingDir ?? '',
     resources: cpu === undefined && memory === undefined ? undefined : { cpuMillis, memoryBytes },
     volumes: (spec.volumes ?? []).map((v) => ({ hostPath: v.hostPath, mountPath: v.mountPath, readOnly: v.readOnly === true })),
+    network: spec.network ?? '',
     timeoutSeconds: spec.timeoutSeconds,
     killTimeoutSeconds: spec.killTimeoutSeconds ?? DEFAULT_KILL_TIMEOUT_SECONDS,
     desiredState: DesiredState.RUN,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AgentConfigError, defaultNodeName, resolveAgentConfig } from './agent-config.js';
+import { AgentConfigError, defaultNodeName, resolveAgentConfig, resolveAgentDriverSettings } from './agent-config.js';
 
 const resolve = (flags: Record<string, unknown>, env: Record<string, string> = {}): ReturnType<typeof resolveAgentConfig> =>
   resolveAgentConfig(flags, env, '/work');
@@ -46,6 +46,91 @@ void describe('resolveAgentConfig', () => {
 
   void it('allows plain gRPC to loopback names only', () => {
     assert.deepEqual(resolve({ server: 'localhost:50051,[::1]:50051' }).servers, ['localhost:50051', '[::1]:50051']);
+  });
+});
+
+void describe('agent driver settings', () => {
+  const base = { server: '127.0.0.1:1' };
+
+  void it('defaults: every driver, no volume roots or networks, the shipped containers.conf, a 30s sweep', () => {
+    const config = resolveAgentConfig(base, {}, '/work', '/opt/openscheduler');
+    assert.deepEqual(config.drivers, ['process', 'podman', 'incus']);
+    assert.deepEqual(config.volumeRoots, []);
+    assert.deepEqual(config.podman, { containersConf: '/opt/openscheduler/config/podman/containers.conf', networks: [] });
+    assert.deepEqual(config.incus, {});
+    assert.equal(config.orphanSweepIntervalMs, 30_000);
+    // Without a package root, podman's own containers.conf search applies.
+    assert.equal(resolve(base).podman.containersConf, undefined);
+  });
+
+  void it('takes flags over environment, CONTAINERS_CONF over the shipped file, and resolves paths against the cwd', () => {
+    const env = {
+      OPENSCHEDULER_AGENT_DRIVERS: 'process',
+      OPENSCHEDULER_AGENT_VOLUME_ROOTS: '/srv/data',
+      OPENSCHEDULER_AGENT_PODMAN_PATH: '/usr/bin/podman',
+      CONTAINERS_CONF: 'pm/containers.conf',
+      OPENSCHEDULER_AGENT_PODMAN_NETWORKS: 'envnet',
+      OPENSCHEDULER_AGENT_INCUS_SOCKET: '/run/incus.socket',
+      OPENSCHEDULER_AGENT_INCUS_PROJECT: 'envproject',
+      OPENSCHEDULER_AGENT_ORPHAN_SWEEP_INTERVAL: '10s',
+    };
+    const fromEnv = resolveAgentConfig(base, env, '/work', '/opt/openscheduler');
+    assert.deepEqual(
+      [fromEnv.drivers, fromEnv.volumeRoots, fromEnv.podman, fromEnv.incus, fromEnv.orphanSweepIntervalMs],
+      [['process'], ['/srv/data'], { path: '/usr/bin/podman', containersConf: '/work/pm/containers.conf', networks: ['envnet'] }, { socketPath: '/run/incus.socket', project: 'envproject' }, 10_000],
+    );
+    const fromFlags = resolveAgentConfig(
+      {
+        ...base,
+        drivers: 'incus, podman',
+        volumeRoots: '/srv/a/,/data//b',
+        podmanPath: 'bin/podman',
+        containersConf: '/etc/os/containers.conf',
+        podmanNetworks: 'jobs,jobs-2',
+        incusSocket: 'incus.sock',
+        incusProject: 'batch',
+        incusStoragePool: 'fast',
+        orphanSweepInterval: '1m30s',
+      },
+      env,
+      '/work',
+    );
+    assert.deepEqual(fromFlags.drivers, ['incus', 'podman']);
+    assert.deepEqual(fromFlags.volumeRoots, ['/srv/a', '/data/b']);
+    assert.deepEqual(fromFlags.podman, { path: '/work/bin/podman', containersConf: '/etc/os/containers.conf', networks: ['jobs', 'jobs-2'] });
+    assert.deepEqual(fromFlags.incus, { socketPath: '/work/incus.sock', project: 'batch', storagePool: 'fast' });
+    assert.equal(fromFlags.orphanSweepIntervalMs, 90_000);
+    // A bare podman name is looked up in PATH, not resolved against the cwd.
+    assert.equal(resolve({ ...base, podmanPath: 'podman' }).podman.path, 'podman');
+  });
+
+  void it('are the same for dev\'s local agent, which gives no flags', () => {
+    const settings = resolveAgentDriverSettings({}, { CONTAINERS_CONF: '/etc/c.conf' }, '/work', '/opt/openscheduler');
+    assert.deepEqual(settings.drivers, ['process', 'podman', 'incus']);
+    assert.equal(settings.podman.containersConf, '/etc/c.conf');
+  });
+
+  void it('rejects bad values naming the flag and the rule', () => {
+    const cases: [Record<string, unknown>, Record<string, string>, RegExp][] = [
+      [{ drivers: 'process,docker' }, {}, /^drivers: "docker" is not a driver \(one of process, podman, incus\)/],
+      [{ drivers: ' , ' }, {}, /^drivers: must name at least one of process, podman, incus/],
+      [{ drivers: 'podman,podman' }, {}, /^drivers: "podman" is given twice/],
+      [{}, { OPENSCHEDULER_AGENT_DRIVERS: 'vm' }, /^drivers: "vm" is not a driver/],
+      [{ volumeRoots: 'data' }, {}, /^volume-roots: "data" must be an absolute path/],
+      [{ volumeRoots: '/srv/../etc' }, {}, /^volume-roots: "\/srv\/..\/etc" must not contain "..", ":" or NUL/],
+      [{ volumeRoots: '/srv/a:b' }, {}, /^volume-roots: .* must not contain/],
+      [{ volumeRoots: '/srv,/srv/' }, {}, /^volume-roots: "\/srv" is given twice/],
+      [{ podmanNetworks: 'ok,bad name' }, {}, /^podman-networks: "bad name" is not a network name/],
+      [{ podmanNetworks: 'a,a' }, {}, /^podman-networks: "a" is given twice/],
+      [{ incusProject: 'a/b' }, {}, /^incus-project: "a\/b" is not a project name/],
+      [{ orphanSweepInterval: 'soon' }, {}, /^orphan-sweep-interval: must be a duration such as 30s or 2m \(got "soon"\)/],
+      [{ orphanSweepInterval: '-5s' }, {}, /^orphan-sweep-interval: must be a duration/],
+      [{ orphanSweepInterval: '500ms' }, {}, /^orphan-sweep-interval: must be at least 1s/],
+      [{}, { OPENSCHEDULER_AGENT_ORPHAN_SWEEP_INTERVAL: '0' }, /^orphan-sweep-interval: must be at least 1s/],
+    ];
+    for (const [flags, env, message] of cases) {
+      assert.throws(() => resolve({ ...base, ...flags }, env), (err: unknown) => err instanceof AgentConfigError && message.test(err.message), JSON.stringify(flags));
+    }
   });
 });
 

@@ -14,12 +14,50 @@
 //   --key-file F           GRPC_TLS_KEY_FILE
 //   --tls-server-name N    GRPC_TLS_SERVER_NAME           name to verify the server certificate against
 //   --log-level L, --log-format json|text
+//   --drivers LIST         OPENSCHEDULER_AGENT_DRIVERS    process,podman,incus (default: all; one whose runtime
+//                                                         is missing fingerprints unhealthy and is not advertised)
+//   --volume-roots DIRS    OPENSCHEDULER_AGENT_VOLUME_ROOTS  absolute host dirs jobs may mount from (default none)
+//   --podman-path P        OPENSCHEDULER_AGENT_PODMAN_PATH   default: podman from PATH
+//   --containers-conf F    CONTAINERS_CONF                default: <package>/config/podman/containers.conf
+//   --podman-networks LIST OPENSCHEDULER_AGENT_PODMAN_NETWORKS named networks jobs may join (default none)
+//   --incus-socket F       OPENSCHEDULER_AGENT_INCUS_SOCKET   default: the driver's own search
+//   --incus-project NAME   OPENSCHEDULER_AGENT_INCUS_PROJECT  default: the driver's (Incus' default project)
+//   --incus-storage-pool NAME  OPENSCHEDULER_AGENT_INCUS_STORAGE_POOL  default: the pool of the default profile's root disk
+//   --orphan-sweep-interval DUR OPENSCHEDULER_AGENT_ORPHAN_SWEEP_INTERVAL  30s: tasks marked as ours that no
+//                                                         attempt owns are removed within this period
 // Plain (non-TLS) gRPC is allowed only to loopback servers: a token must not cross a network in clear.
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { isLoopback, LOG_LEVELS, type LogFormat, type LogLevel } from '../server/config.js';
+import { parseDuration } from '../util/duration.js';
 
-export interface AgentConfig {
+/** The task drivers an agent can run. */
+export const AGENT_DRIVERS = ['process', 'podman', 'incus'] as const;
+export type AgentDriverName = (typeof AGENT_DRIVERS)[number];
+
+/** Which task drivers the agent runs and how they reach their runtimes. */
+export interface AgentDriverSettings {
+  /** In the order given; unique. */
+  readonly drivers: readonly AgentDriverName[];
+  /** Absolute, normalised host dirs that jobs' volumes must lie under (podman, incus). Empty: no volumes. */
+  readonly volumeRoots: readonly string[];
+  readonly podman: {
+    readonly path?: string;
+    readonly containersConf?: string;
+    /** Named networks jobs may join. Empty: none (tasks get no network). */
+    readonly networks: readonly string[];
+  };
+  readonly incus: { readonly socketPath?: string; readonly project?: string; readonly storagePool?: string };
+  readonly orphanSweepIntervalMs: number;
+}
+
+/** The containers.conf the project ships, relative to the package root. */
+export const SHIPPED_CONTAINERS_CONF = join('config', 'podman', 'containers.conf');
+export const DEFAULT_ORPHAN_SWEEP_INTERVAL_MS = 30_000;
+const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const INCUS_PROJECT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+export interface AgentConfig extends AgentDriverSettings {
   readonly servers: string[];
   readonly token?: string;
   readonly tokenFile?: string;
@@ -68,22 +106,126 @@ function parseLabels(text: string): Record<string, string> {
   return labels;
 }
 
-function isTrue(value: string | undefined): boolean {
-  return value !== undefined && /^(1|true|yes|on)$/i.test(value);
+/** Comma-separated values, trimmed, empties dropped. */
+function list(text: string | undefined): string[] {
+  return (text ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
 }
 
-/** Resolves the agent's settings; throws AgentConfigError naming the flag and the rule. */
-export function resolveAgentConfig(
-  flags: Readonly<Record<string, unknown>>,
-  env: Readonly<Record<string, string | undefined>>,
-  cwd: string,
-): AgentConfig {
-  const pick = (flag: string, envName: string): string | undefined => {
+type Picker = (flag: string, envName: string) => string | undefined;
+
+function picker(flags: Readonly<Record<string, unknown>>, env: Readonly<Record<string, string | undefined>>): Picker {
+  return (flag, envName) => {
     const value = flags[flag];
     if (typeof value === 'string' && value !== '') return value;
     const fromEnv = env[envName];
     return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
   };
+}
+
+function unique(values: readonly string[], flag: string): void {
+  const seen = new Set<string>();
+  for (const v of values) {
+    if (seen.has(v)) throw new AgentConfigError(`${flag}: "${v}" is given twice`);
+    seen.add(v);
+  }
+}
+
+/**
+ * The driver settings of an agent (flags > environment > defaults); `dev`'s local agent uses
+ * them with no flags. `packageRoot` (the dir holding the package.json) locates the shipped
+ * containers.conf; without it and without CONTAINERS_CONF, podman's own search applies.
+ */
+export function resolveAgentDriverSettings(
+  flags: Readonly<Record<string, unknown>>,
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+  packageRoot?: string,
+): AgentDriverSettings {
+  const pick = picker(flags, env);
+  const driversText = pick('drivers', 'OPENSCHEDULER_AGENT_DRIVERS');
+  const drivers = driversText === undefined ? [...AGENT_DRIVERS] : list(driversText);
+  if (drivers.length === 0) throw new AgentConfigError(`drivers: must name at least one of ${AGENT_DRIVERS.join(', ')}`);
+  for (const d of drivers) {
+    if (!(AGENT_DRIVERS as readonly string[]).includes(d)) throw new AgentConfigError(`drivers: "${d}" is not a driver (one of ${AGENT_DRIVERS.join(', ')})`);
+  }
+  unique(drivers, 'drivers');
+
+  const volumeRoots = list(pick('volumeRoots', 'OPENSCHEDULER_AGENT_VOLUME_ROOTS')).map((dir) => {
+    if (!isAbsolute(dir)) throw new AgentConfigError(`volume-roots: "${dir}" must be an absolute path`);
+    if (dir.includes('\0') || dir.includes(':') || dir.split('/').includes('..')) throw new AgentConfigError(`volume-roots: "${dir}" must not contain "..", ":" or NUL`);
+    return resolve(dir); // normalised: no trailing "/", no "." or "//"
+  });
+  unique(volumeRoots, 'volume-roots');
+
+  const podmanPathText = pick('podmanPath', 'OPENSCHEDULER_AGENT_PODMAN_PATH');
+  // A bare name is looked up in PATH (as a shell would); anything with a "/" is a path.
+  const podmanPath = podmanPathText === undefined || !podmanPathText.includes('/') ? podmanPathText : resolve(cwd, podmanPathText);
+  const containersConfText = pick('containersConf', 'CONTAINERS_CONF');
+  const containersConf =
+    containersConfText !== undefined ? resolve(cwd, containersConfText) : packageRoot !== undefined ? join(packageRoot, SHIPPED_CONTAINERS_CONF) : undefined;
+  const networks = list(pick('podmanNetworks', 'OPENSCHEDULER_AGENT_PODMAN_NETWORKS'));
+  for (const n of networks) {
+    if (!NETWORK_NAME.test(n)) throw new AgentConfigError(`podman-networks: "${n}" is not a network name (letters, digits, "_", ".", "-"; starting with a letter or digit)`);
+  }
+  unique(networks, 'podman-networks');
+
+  const socketText = pick('incusSocket', 'OPENSCHEDULER_AGENT_INCUS_SOCKET');
+  const project = pick('incusProject', 'OPENSCHEDULER_AGENT_INCUS_PROJECT');
+  if (project !== undefined && !INCUS_PROJECT.test(project)) {
+    throw new AgentConfigError(`incus-project: "${project}" is not a project name (letters, digits, "_", ".", "-"; at most 63 characters)`);
+  }
+
+  const storagePool = pick('incusStoragePool', 'OPENSCHEDULER_AGENT_INCUS_STORAGE_POOL');
+  if (storagePool !== undefined && !INCUS_PROJECT.test(storagePool)) {
+    throw new AgentConfigError(`incus-storage-pool: "${storagePool}" is not a pool name (letters, digits, "_", ".", "-"; at most 63 characters)`);
+  }
+
+  const sweepText = pick('orphanSweepInterval', 'OPENSCHEDULER_AGENT_ORPHAN_SWEEP_INTERVAL');
+  let orphanSweepIntervalMs = DEFAULT_ORPHAN_SWEEP_INTERVAL_MS;
+  if (sweepText !== undefined) {
+    try {
+      orphanSweepIntervalMs = parseDuration(sweepText, 'orphan-sweep-interval');
+    } catch {
+      throw new AgentConfigError(`orphan-sweep-interval: must be a duration such as 30s or 2m (got "${sweepText}")`);
+    }
+    if (orphanSweepIntervalMs < 1000) throw new AgentConfigError(`orphan-sweep-interval: must be at least 1s (got "${sweepText}")`);
+  }
+
+  return {
+    drivers: drivers as AgentDriverName[],
+    volumeRoots,
+    podman: {
+      ...(podmanPath !== undefined ? { path: podmanPath } : {}),
+      ...(containersConf !== undefined ? { containersConf } : {}),
+      networks,
+    },
+    incus: {
+      ...(socketText !== undefined ? { socketPath: resolve(cwd, socketText) } : {}),
+      ...(project !== undefined ? { project } : {}),
+      ...(storagePool !== undefined ? { storagePool } : {}),
+    },
+    orphanSweepIntervalMs,
+  };
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value !== undefined && /^(1|true|yes|on)$/i.test(value);
+}
+
+/**
+ * Resolves the agent's settings; throws AgentConfigError naming the flag and the rule.
+ * `packageRoot`: see resolveAgentDriverSettings.
+ */
+export function resolveAgentConfig(
+  flags: Readonly<Record<string, unknown>>,
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+  packageRoot?: string,
+): AgentConfig {
+  const pick = picker(flags, env);
   const serverText = pick('server', 'OPENSCHEDULER_AGENT_SERVER');
   if (serverText === undefined) throw new AgentConfigError('server: required (--server HOST:PORT of the control plane agent endpoint)');
   const servers = serverText.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -118,6 +260,7 @@ export function resolveAgentConfig(
   const token = pick('token', 'OPENSCHEDULER_AGENT_TOKEN');
   const tokenFile = path(pick('tokenFile', 'OPENSCHEDULER_AGENT_TOKEN_FILE'));
   if (token !== undefined && tokenFile !== undefined) throw new AgentConfigError('token and token-file exclude each other');
+  const driverSettings = resolveAgentDriverSettings(flags, env, cwd, packageRoot);
   return {
     servers,
     ...(token !== undefined ? { token } : {}),
@@ -138,5 +281,6 @@ export function resolveAgentConfig(
       : {}),
     logLevel,
     logFormat,
+    ...driverSettings,
   };
 }

@@ -2,8 +2,9 @@
 // become ServerOptions here (the only place that reads process.env), then the server starts.
 //
 //   openscheduler server   API server, controllers (on the elected leader) and the agent gRPC endpoint
-//   openscheduler dev      the same on loopback with dev defaults, plus a local agent (process
-//                          driver; --no-local-agent to leave it out); writes osctl and kubectl configs
+//   openscheduler dev      the same on loopback with dev defaults, plus a local agent (process,
+//                          podman and incus drivers, those whose runtime is present; --no-local-agent
+//                          to leave it out); writes osctl and kubectl configs
 //   openscheduler agent    a node agent (settings: cmd/agent-config.ts)
 //   openscheduler version
 //
@@ -39,9 +40,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import winston from 'winston';
-import { createAgent, ProcessDriver, type Agent } from '../agent/index.js';
+import { createAgent, IncusDriver, PodmanDriver, ProcessDriver, type Agent, type TaskDriver } from '../agent/index.js';
 import { osctlConfigPath, writeOsctlConfig } from '../cli/config.js';
-import { AgentConfigError, DEFAULT_AGENT_DATA_DIR, defaultNodeName, resolveAgentConfig, type AgentConfig } from './agent-config.js';
+import {
+  AGENT_DRIVERS,
+  AgentConfigError,
+  DEFAULT_AGENT_DATA_DIR,
+  defaultNodeName,
+  resolveAgentConfig,
+  resolveAgentDriverSettings,
+  SHIPPED_CONTAINERS_CONF,
+  type AgentConfig,
+} from './agent-config.js';
 import {
   ConfigError,
   ENV_CONFIG,
@@ -83,19 +93,24 @@ function messageOf(err: unknown): string {
   return err.message;
 }
 
-async function packageVersion(): Promise<string> {
+/** The package's root dir (holding its package.json) and version, if found. */
+async function findPackage(): Promise<{ root: string; version: string } | undefined> {
   // cmd/openscheduler.ts (tsx) or dist/cmd/openscheduler.js: the package.json is one or two levels up
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
     dir = dirname(dir);
     try {
       const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'openscheduler' && pkg.version) return pkg.version;
+      if (pkg.name === 'openscheduler' && pkg.version) return { root: dir, version: pkg.version };
     } catch {
       // keep looking upwards
     }
   }
-  return 'unknown';
+  return undefined;
+}
+
+async function packageVersion(): Promise<string> {
+  return (await findPackage())?.version ?? 'unknown';
 }
 
 function createLogger(level: LogLevel, format: LogFormat): winston.Logger {
@@ -170,7 +185,9 @@ function banner(server: RunningServer, paths: { osctlConfigPath: string; kubecon
     `  kubeconfig:     ${paths.kubeconfigPath}`,
     '  Try:            npx osctl get jobs',
     `                  kubectl --kubeconfig ${paths.kubeconfigPath} get jobs.openscheduler.io`,
-    localAgent ? `  Local agent:    node ${localAgent} (process driver)` : '  No local agent (--no-local-agent): jobs wait for an agent to join.',
+    localAgent
+      ? `  Local agent:    node ${localAgent} (process, podman and incus drivers; those whose runtime is missing are not offered)`
+      : '  No local agent (--no-local-agent): jobs wait for an agent to join.',
     '  Stop with Ctrl-C.',
     '',
   ].join('\n');
@@ -251,6 +268,7 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
           ...(server.grpcTls ? { tls: { ...(server.caPath ? { caFile: server.caPath } : {}) } } : {}),
           logLevel: config.logLevel,
           logFormat: config.logFormat,
+          ...resolveAgentDriverSettings({}, process.env, process.cwd(), (await findPackage())?.root),
         },
         logger.child({ component: 'agent' }),
       );
@@ -294,7 +312,40 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
   await announced;
 }
 
-/** Builds an agent with the process driver from resolved settings (reads the TLS files). */
+/**
+ * The configured task drivers, each under its own dir of the agent's data dir, with a child
+ * logger. A driver whose runtime is missing is built anyway: it fingerprints unhealthy.
+ */
+function buildDrivers(config: AgentConfig, logger: winston.Logger): TaskDriver[] {
+  return config.drivers.map((name): TaskDriver => {
+    const driverLogger = logger.child({ driver: name });
+    switch (name) {
+      case 'process':
+        return new ProcessDriver({ stateDir: join(config.dataDir, 'process') });
+      case 'podman':
+        return new PodmanDriver({
+          nodeName: config.nodeName,
+          stateDir: join(config.dataDir, 'podman'),
+          ...(config.podman.path !== undefined ? { podmanPath: config.podman.path } : {}),
+          ...(config.podman.containersConf !== undefined ? { containersConf: config.podman.containersConf } : {}),
+          allowedNetworks: [...config.podman.networks],
+          volumeRoots: [...config.volumeRoots],
+          logger: driverLogger,
+        });
+      case 'incus':
+        return new IncusDriver({
+          nodeName: config.nodeName,
+          ...(config.incus.socketPath !== undefined ? { socketPath: config.incus.socketPath } : {}),
+          ...(config.incus.project !== undefined ? { project: config.incus.project } : {}),
+          ...(config.incus.storagePool !== undefined ? { storagePool: config.incus.storagePool } : {}),
+          volumeRoots: [...config.volumeRoots],
+          logger: driverLogger,
+        });
+    }
+  });
+}
+
+/** Builds an agent with its drivers from resolved settings (reads the TLS files). */
 async function buildAgent(config: AgentConfig, logger: winston.Logger): Promise<Agent> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   let credentials = grpc.credentials.createInsecure();
@@ -316,11 +367,12 @@ async function buildAgent(config: AgentConfig, logger: winston.Logger): Promise<
     ...(config.tokenFile !== undefined ? { tokenFile: config.tokenFile } : {}),
     nodeName: config.nodeName,
     labels: config.labels,
-    drivers: [new ProcessDriver({ stateDir: join(config.dataDir, 'process') })],
+    drivers: buildDrivers(config, logger),
     stateDir: join(config.dataDir, 'state'),
     credentials,
     ...(config.tls?.serverName !== undefined ? { tlsServerName: config.tls.serverName } : {}),
     shutdownMode: config.shutdownMode,
+    orphanSweepIntervalMs: config.orphanSweepIntervalMs,
     logger,
     agentVersion: await packageVersion(),
   });
@@ -329,7 +381,7 @@ async function buildAgent(config: AgentConfig, logger: winston.Logger): Promise<
 async function runAgent(flags: Record<string, unknown>): Promise<void> {
   let config: AgentConfig;
   try {
-    config = resolveAgentConfig(flags, process.env, process.cwd());
+    config = resolveAgentConfig(flags, process.env, process.cwd(), (await findPackage())?.root);
   } catch (err) {
     fail(messageOf(err));
   }
@@ -351,7 +403,7 @@ async function runAgent(flags: Record<string, unknown>): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  logger.info('agent starting', { node: config.nodeName, servers: config.servers, dataDir: config.dataDir });
+  logger.info('agent starting', { node: config.nodeName, servers: config.servers, dataDir: config.dataDir, drivers: config.drivers });
   try {
     await agent.run(abort.signal);
   } catch (err) {
@@ -378,18 +430,31 @@ async function main(argv: string[]): Promise<void> {
   program
     .command('agent')
     .description('run a node agent: registers the node and runs the jobs the control plane assigns to it')
+    .optionsGroup('Control plane:')
     .option('--server <host:port,...>', 'agent endpoint(s) of the control plane (env OPENSCHEDULER_AGENT_SERVER)')
     .option('--token <token>', 'per-node token or join token (env OPENSCHEDULER_AGENT_TOKEN)')
     .option('--token-file <file>', 'file holding the token (env OPENSCHEDULER_AGENT_TOKEN_FILE)')
-    .option('--name <node>', 'node name (default: the host name; env OPENSCHEDULER_AGENT_NAME)')
-    .option('--labels <k=v,...>', 'node labels (env OPENSCHEDULER_AGENT_LABELS)')
-    .option('--data-dir <dir>', `agent state (default ${DEFAULT_AGENT_DATA_DIR}; env OPENSCHEDULER_AGENT_DATA_DIR)`)
-    .option('--shutdown-mode <mode>', 'on SIGTERM: stop tasks (stop, default) or leave them for re-adoption (detach)')
     .option('--tls', 'use TLS to the server (env GRPC_TLS_ENABLED)')
     .option('--ca-file <file>', 'CA certificate to trust (env GRPC_TLS_CA_FILE)')
     .option('--cert-file <file>', 'client certificate for mTLS (env GRPC_TLS_CERT_FILE)')
     .option('--key-file <file>', 'client key for mTLS (env GRPC_TLS_KEY_FILE)')
     .option('--tls-server-name <name>', 'name to verify the server certificate against (env GRPC_TLS_SERVER_NAME)')
+    .optionsGroup('Node:')
+    .option('--name <node>', 'node name (default: the host name; env OPENSCHEDULER_AGENT_NAME)')
+    .option('--labels <k=v,...>', 'node labels (env OPENSCHEDULER_AGENT_LABELS)')
+    .option('--data-dir <dir>', `agent state (default ${DEFAULT_AGENT_DATA_DIR}; env OPENSCHEDULER_AGENT_DATA_DIR)`)
+    .option('--shutdown-mode <mode>', 'on SIGTERM: stop tasks (stop, default) or leave them for re-adoption (detach)')
+    .option('--orphan-sweep-interval <dur>', 'how soon tasks marked as ours that no attempt owns are removed (default 30s; env OPENSCHEDULER_AGENT_ORPHAN_SWEEP_INTERVAL)')
+    .optionsGroup('Task drivers (env OPENSCHEDULER_AGENT_<FLAG>, e.g. OPENSCHEDULER_AGENT_DRIVERS):')
+    .option('--drivers <list>', `of ${AGENT_DRIVERS.join(',')} (default all; one whose runtime is missing is not offered)`)
+    .option('--volume-roots <dirs>', 'absolute host dirs job volumes may come from (default none: no volumes)')
+    .option('--podman-path <path>', 'podman binary (default: podman from PATH)')
+    .option('--containers-conf <file>', `for podman (default: env CONTAINERS_CONF, else the package's ${SHIPPED_CONTAINERS_CONF})`)
+    .option('--podman-networks <list>', 'podman networks jobs may join (default none: no network)')
+    .option('--incus-socket <path>', 'Incus unix socket (default: $INCUS_SOCKET, else the usual places)')
+    .option('--incus-project <name>', 'Incus project of the instances (default: default)')
+    .option('--incus-storage-pool <name>', "Incus storage pool of the instances' root disks (default: the default profile's)")
+    .optionsGroup('Logging:')
     .option('--log-level <level>', 'error|warn|info|debug (env OPENSCHEDULER_LOG_LEVEL)')
     .option('--log-format <format>', 'json|text (env OPENSCHEDULER_LOG_FORMAT)')
     .action(async (flags: Record<string, unknown>) => runAgent(flags));

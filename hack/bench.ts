@@ -21,6 +21,8 @@
 //   --only-run [LIST]   only the run-jobs sections (all, or the comma-separated ones)
 //   --run-jobs N        jobs of the throughput section (default 10,000); --agents N hollow agents (100)
 //   --cpu-prof DIR      V8 CPU profiles of the run-jobs server and agents children, per section
+//   --skip-drivers      no container-driver section; --only-drivers: only that section
+//   --driver-tasks N    tasks per container-driver measurement (default 40); --driver-concurrency N (2)
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -33,6 +35,7 @@ import { writeFile } from 'node:fs/promises';
 import { benchRunJobs, formatRunJobsReport, RUN_SECTIONS, type RunSection, type StoreKind } from './bench-run-jobs.js';
 import { benchRawStore, type RawStoreFigures } from './bench-store.js';
 import { benchRequest, type BenchReply } from './bench-http.js';
+import { benchContainerDrivers, formatContainerDriversReport, type DriverBenchRow } from './bench-container-drivers.js';
 
 const CONCURRENCY = 32;
 const PAGE = 500;
@@ -263,13 +266,25 @@ if (process.argv.includes('--json') && (jsonPath === undefined || jsonPath.start
 const cpuProfileDir = arg('cpu-prof');
 if (process.argv.includes('--cpu-prof') && (cpuProfileDir === undefined || cpuProfileDir.startsWith('--'))) usage('cpu-prof', 'needs a directory');
 
+const onlyDrivers = process.argv.includes('--only-drivers');
 const rows: Row[] = [];
-if (!runSections) {
+if (!runSections && !onlyDrivers) {
   if (!only || only === 'sqlite') rows.push(await benchSqlite(jobs));
   if (!only || only === 'etcd') rows.push(await benchEtcd(jobs));
 }
 agent.destroy();
 if (rows.length > 0) report(rows, jobs);
+
+// Container drivers (hack/bench-container-drivers.ts): podman and incus against their raw runtimes.
+let drivers: DriverBenchRow[] | undefined;
+if (!process.argv.includes('--skip-drivers') && !runSections) {
+  drivers = await benchContainerDrivers({ tasks: countFlag('driver-tasks', 40), concurrency: countFlag('driver-concurrency', 2) });
+  console.log(formatContainerDriversReport(drivers));
+}
+if (onlyDrivers) {
+  console.log('\n```json\n' + JSON.stringify({ containerDrivers: drivers }, null, 2) + '\n```');
+  process.exit(0);
+}
 
 if (!skipRun) {
   const stores: StoreKind[] = only ? [only] : ['sqlite', 'etcd'];
@@ -281,7 +296,7 @@ if (!skipRun) {
     ...(cpuProfileDir ? { cpuProfileDir } : {}),
   });
   console.log(formatRunJobsReport(run));
-  const json = JSON.stringify({ controlPlane: rows, runJobs: run }, null, 2);
+  const json = JSON.stringify({ controlPlane: rows, containerDrivers: drivers, runJobs: run }, null, 2);
   if (jsonPath) {
     await writeFile(jsonPath, json + '\n');
     console.log(`\nfigures written to ${jsonPath}`);

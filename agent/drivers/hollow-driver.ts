@@ -8,6 +8,8 @@
 // exits 0 (reason Completed). stop() ends a running task at once with SIGTERM semantics
 // (exit code 143, signal SIGTERM, reason Stopped). Nothing is kept beyond memory: recover()
 // knows only tasks of this instance, and close() forgets everything (waiters reject).
+// listOwned() lists this instance's tasks (ref = task id); removeOwned() ends a running one
+// as SIGKILLed (137, reason Stopped) and forgets it.
 import { type Clock, systemClock, type Timer } from '../../controllers/runtime/clock.js';
 import {
   type DriverCapabilities,
@@ -15,6 +17,7 @@ import {
   type ExitResult,
   type Fingerprint,
   InvalidTaskConfigError,
+  type OwnedTask,
   TaskAlreadyExistsError,
   type TaskConfig,
   type TaskDriver,
@@ -41,6 +44,8 @@ export interface HollowDriverOptions {
 
 interface HollowTask {
   taskId: string;
+  jobUid: string;
+  attempt: number;
   startedAt: string;
   exit: ExitResult | undefined;
   exited: Promise<ExitResult>;
@@ -92,7 +97,7 @@ export class HollowDriver implements TaskDriver {
       reject = rej;
     });
     exited.catch(() => {}); // rejected only by close(), for those who wait
-    const hollow: HollowTask = { taskId, startedAt: this.nowIso(), exit: undefined, exited, resolve, reject, timer: undefined };
+    const hollow: HollowTask = { taskId, jobUid: task.jobUid, attempt: task.attempt, startedAt: this.nowIso(), exit: undefined, exited, resolve, reject, timer: undefined };
     this.tasks.set(taskId, hollow);
     hollow.timer = this.clock.setTimeout(() => {
       hollow.timer = undefined;
@@ -140,6 +145,17 @@ export class HollowDriver implements TaskDriver {
     const task = this.get(taskId);
     if (task.exit) throw new TaskNotRunningError(taskId);
     return { memoryRssBytes: 0, cpuTimeMillis: 0 };
+  }
+
+  async listOwned(): Promise<OwnedTask[]> {
+    return [...this.tasks.values()].map((t) => ({ taskId: t.taskId, jobUid: t.jobUid, attempt: t.attempt, running: t.exit === undefined, ref: t.taskId }));
+  }
+
+  async removeOwned(owned: OwnedTask): Promise<void> {
+    const task = this.tasks.get(owned.taskId);
+    if (!task) return;
+    if (!task.exit) this.finish(task, { exitCode: 137, signal: 'SIGKILL', reason: 'Stopped', finishedAt: this.nowIso() });
+    this.tasks.delete(owned.taskId);
   }
 
   async close(): Promise<void> {

@@ -6,24 +6,72 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { describeDriverConformance, OutputCollector } from './driver-conformance.js';
-import { isProcessAlive, readProcStat, signalProcessGroup } from './process-group.js';
+import { type ConformanceDecoy, describeDriverConformance, OutputCollector } from './driver-conformance.js';
+import { isProcessAlive, killTaskGroup, readProcStat } from './process-group.js';
 import { DEFAULT_PATH, ProcessDriver } from './process-driver.js';
 import { findExecutable, launchModeOf } from './process-supervisor.js';
-import { type PidRecord, readRecord, taskFiles } from './process-task-files.js';
-import { type TaskConfig, type TaskHandle, TaskStartError } from './task-driver.js';
+import { type PidRecord, readRecord, recordText, taskFiles } from './process-task-files.js';
+import { DriverError, type TaskConfig, type TaskHandle, TaskNotFoundError, TaskStartError } from './task-driver.js';
 
-/** Kills, by recorded pid, every task group and supervisor left under a driver state dir. */
+/** Kills, by recorded pid and start time, every task group and supervisor left under a driver state dir. */
 async function killLeftovers(stateDir: string): Promise<void> {
   const tasksDir = join(stateDir, 'tasks');
   if (!existsSync(tasksDir)) return;
-  for (const id of readdirSync(tasksDir)) {
-    const files = taskFiles(join(tasksDir, id));
-    const task = readRecord<PidRecord>(files.task);
-    if (task) signalProcessGroup(task.pid, 'SIGKILL');
-    const supervisor = readRecord<PidRecord>(files.supervisor);
-    if (supervisor && isProcessAlive(supervisor.pid, supervisor.startTime)) process.kill(supervisor.pid, 'SIGKILL');
+  for (const entry of readdirSync(tasksDir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    let supervisor: PidRecord | undefined;
+    try {
+      supervisor = readRecord<PidRecord>(taskFiles(join(tasksDir, entry.name)).task);
+    } catch {
+      continue; // damaged: nothing to go by
+    }
+    if (supervisor) killTaskGroup(supervisor);
   }
+}
+
+/** A detached `sleep` child of the test (a group leader, like a supervisor) and its pid record. */
+async function spawnSleeper(seconds: number): Promise<PidRecord> {
+  const child = spawn('/bin/sleep', [String(seconds)], { detached: true, stdio: 'ignore' });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  child.unref();
+  const pid = child.pid as number;
+  return { pid, startTime: readProcStat(pid)?.startTime ?? 0 };
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Gone already.
+  }
+}
+
+/**
+ * A look-alike of a running process-driver task (task dir with task.json of a live process,
+ * no exit record) OUTSIDE the driver's state dir: a driver that looked anywhere but its own
+ * dir would list and kill it.
+ */
+async function newProcessDecoy(): Promise<ConformanceDecoy> {
+  const root = await mkdtemp(join(tmpdir(), 'driver-conformance-decoy-'));
+  const dir = join(root, 'tasks', `conformance-${process.pid}-decoy.0`);
+  mkdirSync(dir, { recursive: true });
+  const sleeper = await spawnSleeper(120);
+  writeFileSync(taskFiles(dir).task, recordText(sleeper));
+  return {
+    stillThere: async () => isProcessAlive(sleeper.pid, sleeper.startTime) && existsSync(taskFiles(dir).task),
+    remove: async () => {
+      if (isProcessAlive(sleeper.pid, sleeper.startTime)) killQuietly(sleeper.pid);
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The task ids a driver lists as its own. */
+async function ownedIds(driver: ProcessDriver): Promise<string[]> {
+  return (await driver.listOwned()).map((t) => t.taskId).sort();
 }
 
 function sleep(ms: number): Promise<void> {
@@ -54,6 +102,8 @@ function groupMembers(pgid: number): number[] {
 describeDriverConformance({
   name: 'process',
   newDriver: (stateDir) => new ProcessDriver({ stateDir, pollIntervalMs: 50, memoryPollMs: 50 }),
+  newUnavailableDriver: (stateDir) => new ProcessDriver({ stateDir, tools: { shell: '/no/such/shell' } }),
+  newDecoy: newProcessDecoy,
   cleanup: killLeftovers,
 });
 
@@ -219,7 +269,7 @@ void describe('ProcessDriver specifics', () => {
     const notExecutable = join(root, 'not-executable');
     writeFileSync(notExecutable, '#!/bin/sh\nexit 0\n');
     chmodSync(notExecutable, 0o644);
-    const idsBefore = driver.listTaskIds();
+    const idsBefore = await ownedIds(driver);
     const cases: Array<[string[], RegExp]> = [
       [['no-such-program-xyz'], /no-such-program-xyz.*not found in PATH/],
       [['/no/such/program'], /\/no\/such\/program.*does not exist/],
@@ -234,18 +284,18 @@ void describe('ProcessDriver specifics', () => {
       });
     }
     await assert.rejects(driver.start(task(['/bin/true'], { image: 'busybox' })), /image: is not supported/);
-    assert.deepEqual(driver.listTaskIds(), idsBefore, 'a failed start leaves nothing behind');
+    assert.deepEqual(await ownedIds(driver), idsBefore, 'a failed start leaves nothing behind');
   });
 
   void it('copes with a supervisor that cannot be started, ends at once or never gets ready, and reports unusable tools', async () => {
     const missing = newDriver({ tools: { shell: '/no/such/shell' } });
-    const idsBefore = missing.listTaskIds();
+    const idsBefore = await ownedIds(missing);
     await assert.rejects(missing.start(task(['/bin/true'])), (err: unknown) => {
       assert.ok(err instanceof TaskStartError, String(err));
       assert.match(err.message, /cannot start its supervisor \/no\/such\/shell/);
       return true;
     });
-    assert.deepEqual(missing.listTaskIds(), idsBefore, 'nothing left on disk');
+    assert.deepEqual(await ownedIds(missing), idsBefore, 'nothing left on disk');
 
     const exiting = join(root, 'exiting-sh');
     writeFileSync(exiting, '#!/bin/sh\nexit 3\n');
@@ -271,6 +321,9 @@ void describe('ProcessDriver specifics', () => {
     const fp = await newDriver({ tools: { env: '/bin/false' } }).fingerprint();
     assert.equal(fp.healthy, false);
     assert.match(fp.detail, /cannot launch tasks/);
+    const noShell = await missing.fingerprint();
+    assert.equal(noShell.healthy, false);
+    assert.match(noShell.detail, /\/no\/such\/shell.*cannot launch tasks/);
     assert.throws(() => new ProcessDriver({ stateDir, tools: { env: 'env' } }), /tools\.env: must be an absolute path/);
   });
 
@@ -438,9 +491,9 @@ void describe('ProcessDriver specifics', () => {
   void it('leaves no process of any task behind once tasks are destroyed', async () => {
     const h = await driver.start(task(['/bin/sh', '-c', 'sleep 30 & sleep 30']));
     const details = (await driver.inspect(h.taskId)).details;
-    assert.ok(driver.listTaskIds().includes(h.taskId), 'found on disk, for orphan cleanup');
+    assert.ok((await ownedIds(driver)).includes(h.taskId), 'found on disk, for orphan cleanup');
     await driver.destroy(h.taskId);
-    assert.ok(!driver.listTaskIds().includes(h.taskId));
+    assert.ok(!(await ownedIds(driver)).includes(h.taskId));
     assert.equal(isProcessAlive(Number(details.supervisorPid)), false, 'the supervisor is gone when destroy resolves');
     await waitFor('the task group to be gone', () => groupMembers(Number(details.pid)).length === 0);
     assert.equal(existsSync(String(details.taskDir)), false);
@@ -461,6 +514,94 @@ void describe('ProcessDriver specifics', () => {
     await second.destroy(adopted.taskId);
     assert.equal(isProcessAlive(Number(adoptedDetails.supervisorPid)), false);
     assert.equal(isProcessAlive(Number(adoptedDetails.pid)), false);
+  });
+
+  void it('removeOwned kills every process of an untracked task, also one whose supervisor was killed, and removes its dir', async () => {
+    const first = newDriver();
+    const logs = new OutputCollector();
+    const forked = await first.start(task(['/bin/sh', '-c', 'sleep 30 & echo $!; sleep 30'], { logs }));
+    await logs.waitForStdout('\n');
+    const background = Number(logs.stdout.trim());
+    const forkedGroup = Number((await first.inspect(forked.taskId)).details.pid);
+    const orphaned = await first.start(task(['/bin/sleep', '30']));
+    const orphanedGroup = Number((await first.inspect(orphaned.taskId)).details.pid);
+    const orphanedMembers = await waitFor('the task process', () => {
+      const m = groupMembers(orphanedGroup).filter((p) => p !== orphanedGroup);
+      return m.length > 0 && m;
+    });
+    await first.close();
+    process.kill(orphanedGroup, 'SIGKILL'); // its supervisor: the task lives on, Lost
+    await waitFor('the supervisor to be gone', () => !isProcessAlive(orphanedGroup));
+
+    const second = newDriver();
+    const listed = await second.listOwned();
+    const forkedOwned = listed.find((t) => t.taskId === forked.taskId);
+    const orphanedOwned = listed.find((t) => t.taskId === orphaned.taskId);
+    assert.equal(forkedOwned?.running, true);
+    assert.equal(forkedOwned?.ref, join(stateDir, 'tasks', forked.taskId));
+    assert.equal(orphanedOwned?.running, true, 'what is left of its group still runs');
+    await second.removeOwned(forkedOwned);
+    await second.removeOwned(orphanedOwned!);
+    for (const pid of [forkedGroup, background, ...orphanedMembers]) assert.equal(isProcessAlive(pid), false, `process ${pid} is gone`);
+    assert.deepEqual(groupMembers(forkedGroup), []);
+    assert.deepEqual(groupMembers(orphanedGroup), []);
+    assert.equal(existsSync(forkedOwned!.ref), false);
+    assert.equal(existsSync(orphanedOwned!.ref), false);
+  });
+
+  void it('removeOwned never signals a recycled pid, refuses refs that are not its task dirs, and destroys a task it tracks', async () => {
+    const d = newDriver({ startTimeoutMs: 300 });
+    const tasksDir = join(stateDir, 'tasks');
+    mkdirSync(tasksDir, { recursive: true });
+
+    // task.json names a live process that started at another time: the pid was reused.
+    const stranger = await spawnSleeper(30);
+    const recycledDir = join(tasksDir, `recycled-${process.pid}.0`);
+    mkdirSync(recycledDir);
+    writeFileSync(taskFiles(recycledDir).task, recordText({ pid: stranger.pid, startTime: stranger.startTime + 1 }));
+    // A dir whose supervisor has not written its record (yet): running while young.
+    const unstartedDir = join(tasksDir, `unstarted-${process.pid}.1`);
+    mkdirSync(unstartedDir);
+    // Not task dirs: never listed.
+    mkdirSync(join(tasksDir, 'not-a-task-id'));
+    writeFileSync(join(tasksDir, `a-file-${process.pid}.0`), '');
+    try {
+      const listed = await d.listOwned();
+      const recycled = listed.find((t) => t.taskId === `recycled-${process.pid}.0`);
+      const unstarted = listed.find((t) => t.taskId === `unstarted-${process.pid}.1`);
+      assert.deepEqual(recycled, { taskId: `recycled-${process.pid}.0`, jobUid: `recycled-${process.pid}`, attempt: 0, running: false, ref: recycledDir });
+      assert.equal(unstarted?.running, true, 'being launched');
+      assert.equal(listed.some((t) => t.taskId === 'not-a-task-id' || t.taskId.startsWith('a-file-')), false);
+      await sleep(350);
+      assert.equal((await d.listOwned()).find((t) => t.taskId === unstarted?.taskId)?.running, false, 'never started');
+
+      await d.removeOwned(recycled!);
+      assert.equal(isProcessAlive(stranger.pid, stranger.startTime), true, 'the stranger lives');
+      assert.equal(existsSync(recycledDir), false);
+      await d.removeOwned(unstarted!);
+      assert.equal(existsSync(unstartedDir), false);
+
+      for (const bad of [
+        { taskId: 'x.0', jobUid: 'x', attempt: 0, running: true, ref: '/etc' },
+        { taskId: 'x.0', jobUid: 'x', attempt: 0, running: true, ref: join(tasksDir, 'not-a-task-id') },
+        { taskId: '../x.0', jobUid: '../x', attempt: 0, running: true, ref: join(tasksDir, '../x.0') },
+      ]) {
+        await assert.rejects(d.removeOwned(bad), DriverError);
+      }
+      assert.equal(existsSync(join(tasksDir, 'not-a-task-id')), true);
+      assert.deepEqual(await newDriver({ stateDir: join(root, 'fresh-state') }).listOwned(), [], 'no tasks dir yet');
+
+      const h = await d.start(task(['/bin/sleep', '30']));
+      const waiting = d.wait(h.taskId);
+      const tracked = (await d.listOwned()).find((t) => t.taskId === h.taskId);
+      assert.equal(tracked?.running, true);
+      await d.removeOwned(tracked);
+      assert.equal((await waiting).exitCode, 137);
+      await assert.rejects(d.inspect(h.taskId), TaskNotFoundError);
+      assert.equal(existsSync(tracked.ref), false);
+    } finally {
+      killQuietly(stranger.pid);
+    }
   });
 
   void it('launches without env(1) only when the shell passes the environment on unchanged and no PATH lookup is needed', () => {

@@ -32,19 +32,28 @@ import {
   existsSync,
   mkdirSync,
   openSync,
-  readdirSync,
   readSync,
   rmSync,
   statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { mkdir, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { constants as osConstants, release } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { isProcessAlive, processGroupUsage, scanTaskGroups, signalProcesses, signalProcessGroup } from './process-group.js';
-import { findExecutable, findTool, launchCommand, launchFailure, launchModeOf, type LaunchTools, MAX_ENV_VARIABLES, supervisorCommand } from './process-supervisor.js';
+import { isProcessAlive, killTaskGroup, processGroupUsage, scanTaskGroups, signalProcesses, signalProcessGroup, taskGroupAlive } from './process-group.js';
+import {
+  findExecutable,
+  findTool,
+  launchCommand,
+  launchFailure,
+  launchModeOf,
+  type LaunchTools,
+  MAX_ENV_VARIABLES,
+  SUPERVISOR_NAME,
+  supervisorCommand,
+} from './process-supervisor.js';
 import { type ExitRecord, type OomRecord, readRecord, recordText, type TaskRecord, taskFiles } from './process-task-files.js';
 import {
   type DriverCapabilities,
@@ -52,6 +61,7 @@ import {
   type ExitResult,
   type Fingerprint,
   InvalidTaskConfigError,
+  type OwnedTask,
   type RecoverOptions,
   TaskAlreadyExistsError,
   type TaskConfig,
@@ -91,7 +101,8 @@ export interface ProcessDriverOptions {
 /** Used when a task's env has no PATH. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const taskIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** `taskIdOf` of a valid task: `<jobUid>.<attempt>`. */
+const taskIdPattern = /^([A-Za-z0-9][A-Za-z0-9._-]{0,127})\.(0|[1-9][0-9]{0,15})$/;
 const jobUidPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const envNamePattern = /^[^=\0]+$/;
 
@@ -248,6 +259,18 @@ export function validateProcessTask(task: TaskConfig): void {
   if (resources.cpuMillis !== undefined && (!Number.isFinite(resources.cpuMillis) || resources.cpuMillis <= 0))
     bad('resources.cpuMillis', 'must be a positive number');
   if (task.image !== undefined) bad('image', 'is not supported by the process driver');
+  if (task.workloadType !== undefined && task.workloadType !== 'native') bad('workloadType', "must be 'native' (or absent) for the process driver");
+  if (task.volumes !== undefined && (!Array.isArray(task.volumes) || task.volumes.length > 0))
+    bad('volumes', 'are not supported by the process driver (no filesystem isolation: tasks see the host as it is)');
+  if (task.network !== undefined) bad('network', 'is not supported by the process driver (tasks use the host network)');
+}
+
+/** jobUid and attempt of a task id; undefined when it is none (see `taskIdOf`). */
+function parseTaskId(taskId: string): { jobUid: string; attempt: number } | undefined {
+  const match = taskIdPattern.exec(taskId);
+  const attempt = Number(match?.[2]);
+  if (!match || !Number.isSafeInteger(attempt)) return undefined;
+  return { jobUid: match[1] as string, attempt };
 }
 
 export class ProcessDriver implements TaskDriver {
@@ -488,10 +511,86 @@ export class ProcessDriver implements TaskDriver {
     this.live.clear();
   }
 
-  /** The task ids whose state is on disk (started by this or an earlier instance). */
-  listTaskIds(): string[] {
-    if (!existsSync(this.tasksDir)) return [];
-    return readdirSync(this.tasksDir).filter((id) => taskIdPattern.test(id));
+  /**
+   * The task dirs under `<stateDir>/tasks/` (ours by construction; nothing else is looked at),
+   * started by this instance or an earlier one. A task runs while it has no exit record and its
+   * supervisor, or anything of its process group, lives; one whose supervisor has not written
+   * its record yet counts as running for `startTimeoutMs` after its dir was made.
+   */
+  async listOwned(): Promise<OwnedTask[]> {
+    let names: string[];
+    try {
+      names = (await readdir(this.tasksDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new DriverError(`cannot list ${this.tasksDir}: ${errorText(err)}`);
+    }
+    const owned: OwnedTask[] = [];
+    for (const taskId of names) {
+      const parsed = parseTaskId(taskId);
+      if (!parsed) continue; // not a task dir (this driver makes no others)
+      const dir = join(this.tasksDir, taskId);
+      owned.push({ taskId, ...parsed, running: this.runsOnDisk(taskId, dir), ref: dir });
+    }
+    return owned;
+  }
+
+  /**
+   * SIGKILLs what is left of the task's process group (never a process that merely reuses
+   * the recorded pid: see killTaskGroup), waits until it is gone, and removes the task dir.
+   * A task this instance tracks is destroyed instead. `task.ref` must be the task's dir.
+   */
+  async removeOwned(task: OwnedTask): Promise<void> {
+    const dir = join(this.tasksDir, String(task?.taskId));
+    if (!parseTaskId(String(task?.taskId)) || task.ref !== dir)
+      throw new DriverError(`removeOwned: ${JSON.stringify(task?.ref)} is not the dir of task ${JSON.stringify(task?.taskId)} under ${this.tasksDir}`);
+    if (this.tasks.has(task.taskId)) return this.destroy(task.taskId);
+    const files = taskFiles(dir);
+    let createdAt: number;
+    try {
+      createdAt = statSync(dir).mtimeMs;
+    } catch {
+      return; // already gone
+    }
+    // A supervisor spawned a moment ago (by an agent that went away at once) writes its record
+    // soon: kill it then, so that its task does not start once its dir is gone.
+    let supervisor = readTaskRecord(files.task);
+    while (!supervisor && !existsSync(files.exit) && existsSync(dir) && Date.now() < createdAt + this.startTimeoutMs) {
+      await delay(10);
+      supervisor = readTaskRecord(files.task);
+    }
+    if (supervisor) {
+      killTaskGroup(supervisor);
+      // Dying takes a moment; a process in uninterruptible sleep dies when it wakes up.
+      const deadline = Date.now() + this.startTimeoutMs;
+      while (taskGroupAlive(supervisor) && Date.now() < deadline) {
+        await delay(10);
+        killTaskGroup(supervisor); // also what was forked between the passes
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  /** Whether an untracked task dir holds a running task (see listOwned); a tracked task's own state otherwise. */
+  private runsOnDisk(taskId: string, dir: string): boolean {
+    const tracked = this.tasks.get(taskId);
+    if (tracked) {
+      this.refresh(tracked);
+      return tracked.exit === undefined;
+    }
+    const files = taskFiles(dir);
+    try {
+      if (readRecord<ExitRecord>(files.exit) !== undefined) return false;
+    } catch {
+      // A damaged exit record: whether anything still runs decides.
+    }
+    const supervisor = readTaskRecord(files.task);
+    if (supervisor) return taskGroupAlive(supervisor);
+    try {
+      return Date.now() < statSync(dir).mtimeMs + this.startTimeoutMs;
+    } catch {
+      return false; // removed meanwhile
+    }
   }
 
   private get(taskId: string): TrackedTask {
@@ -514,11 +613,12 @@ export class ProcessDriver implements TaskDriver {
     } catch (err) {
       return errorText(err);
     }
-    // A name no shell passes on, through the environment as tasks get it.
+    // A name no shell passes on, through the environment as tasks get it, run by the shell as
+    // supervisors run tasks.
     const { launch, env } = launchCommand('env', tools, [tools.env], { 'A-B': 'ok' });
     return new Promise((resolve) => {
-      execFile(launch[0] as string, launch.slice(1), { env, timeout: 5_000 }, (err, stdout) => {
-        if (err) resolve(`${tools.env} cannot launch tasks: ${err.message}`);
+      execFile(tools.shell, ['-c', 'exec "$@"', SUPERVISOR_NAME, ...launch], { env, timeout: 5_000 }, (err, stdout) => {
+        if (err) resolve(`${tools.shell} and ${tools.env} cannot launch tasks: ${err.message}`);
         else if (stdout !== 'A-B=ok\n') resolve(`${tools.env} does not set the environment with -S (GNU coreutils >= 8.30 is needed)`);
         else resolve(undefined);
       });

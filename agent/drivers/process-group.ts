@@ -113,3 +113,32 @@ export function signalProcessGroup(pgid: number, signal: NodeJS.Signals): boolea
     return false;
   }
 }
+
+/**
+ * SIGKILLs what is left of the process group led by `leader` (a task's supervisor, identified
+ * by pid and start time), the leader included. A pid that now names another process (same
+ * pid, other start time) is left alone: Linux does not reuse a pid while a process group of
+ * that id exists, so nothing of the old group is left then. Returns how many processes were
+ * signalled (the group counts as one when its live leader gets the signal).
+ */
+export function killTaskGroup(leader: { pid: number; startTime: number }): number {
+  const stat = readProcStat(leader.pid);
+  if (stat && stat.state !== 'Z') {
+    if (leader.startTime && stat.startTime !== leader.startTime) return 0; // recycled pid
+    if (stat.pgrp !== leader.pid) return 0; // not (or no longer) a group leader: not a supervisor
+    return signalProcessGroup(leader.pid, 'SIGKILL') ? 1 : 0;
+  }
+  // The leader is gone (or a zombie, which keeps its pid): what is left of its group is ours.
+  const members = scanTaskGroups(new Set([leader.pid])).get(leader.pid)?.pids ?? [];
+  const now = readProcStat(leader.pid);
+  if (now && now.state !== 'Z' && now.startTime !== stat?.startTime) return 0; // the pid was reused meanwhile
+  signalProcesses(members, 'SIGKILL');
+  return members.length;
+}
+
+/** True while the leader (same start time) or any other member of its process group lives. */
+export function taskGroupAlive(leader: { pid: number; startTime: number }): boolean {
+  const stat = readProcStat(leader.pid);
+  if (stat && stat.state !== 'Z') return !leader.startTime || stat.startTime === leader.startTime;
+  return processGroupUsage(leader.pid).processes > 0;
+}

@@ -23,7 +23,7 @@ export interface TaskConfig {
   name: string;
   /** Attempt number, an integer >= 0. (jobUid, attempt) identifies the task: see `taskIdOf`. */
   attempt: number;
-  /** argv[0..]: executed directly, never through a shell. Non-empty. */
+  /** argv[0..]: executed directly, never through a shell. Non-empty, except for podman: empty runs the image's ENTRYPOINT. */
   command: string[];
   /** Appended to `command`, passed literally. */
   args: string[];
@@ -34,8 +34,33 @@ export interface TaskConfig {
   resources: TaskResources;
   /** Container image, for drivers that need one; drivers that run no image reject it. */
   image?: string;
+  /** incus: 'container' (default) or 'vm'; podman: 'container'; process: 'native'. Others reject what they cannot run. */
+  workloadType?: WorkloadType;
+  /**
+   * Host directories bind-mounted into the task (podman, incus). Drivers without filesystem
+   * isolation reject them. Drivers re-check the rules (absolute paths, no `..`, no NUL, no `,`
+   * or `:` in paths, unique mountPath) even though admission already did.
+   */
+  volumes?: TaskVolume[];
+  /**
+   * podman: a named network to join; absent means no network at all (`--network none`). A
+   * driver allows only the names its operator listed (`InvalidTaskConfigError` otherwise);
+   * drivers without networks reject it.
+   */
+  network?: string;
   /** Output sink; output is also kept by the driver until `destroy`. */
   logs?: TaskLogSink;
+}
+
+export type WorkloadType = 'native' | 'container' | 'vm';
+
+/** One bind mount. */
+export interface TaskVolume {
+  /** Absolute path on the node. */
+  hostPath: string;
+  /** Absolute path inside the task. */
+  mountPath: string;
+  readOnly: boolean;
 }
 
 /** JSON-serialisable value, for the driver state the agent persists. */
@@ -161,8 +186,35 @@ export interface TaskDriver {
   /** Current resource usage; rejects with `TaskNotRunningError` once the task ended. */
   stats(taskId: string): Promise<TaskStats>;
 
+  /**
+   * Every task on this node that carries this driver's ownership marks (labels / `user.*` keys
+   * naming this node, or a task dir under the driver's state dir), running or ended, known to
+   * this driver instance or not: what an earlier agent process may have left. Never lists
+   * anything not marked as ours. Rejects when the runtime cannot be asked (the agent then skips
+   * this sweep).
+   */
+  listOwned(): Promise<OwnedTask[]>;
+
+  /**
+   * Stops (SIGKILL, no grace: nobody owns it) and removes an owned task that no live attempt
+   * owns, with everything the driver keeps for it. Resolves if it is already gone. The agent
+   * calls it only for tasks it does not track; a task this driver instance tracks is destroyed.
+   */
+  removeOwned(task: OwnedTask): Promise<void>;
+
   /** Detaches from every task without stopping them (they can be recovered later). */
   close(): Promise<void>;
+}
+
+/** A task found by `listOwned`. */
+export interface OwnedTask {
+  /** `taskIdOf` of the attempt, read back from the marks. */
+  taskId: string;
+  jobUid: string;
+  attempt: number;
+  running: boolean;
+  /** The driver's own reference (container id, instance name, task dir), for `removeOwned` and for logs. */
+  ref: string;
 }
 
 export interface RecoverOptions {

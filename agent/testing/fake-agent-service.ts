@@ -77,6 +77,7 @@ export function makeAssignment(a: Partial<Assignment> & Pick<Assignment, 'uid' |
     env: [],
     workingDir: '',
     volumes: [],
+    network: '',
     killTimeoutSeconds: 1,
     desiredState: DesiredState.RUN,
     ...a,

@@ -139,7 +139,7 @@ void describe('AgentService over gRPC on loopback', () => {
         workloadType: 'native', image: '', command: ['/bin/echo'], args: ['hi'], env: [{ name: 'GREETING', value: 'hi' }],
         workingDir: '/tmp', resources: { cpuMillis: 500, memoryBytes: 128 * 1024 * 1024 },
         volumes: [{ hostPath: '/srv/data', mountPath: '/data', readOnly: true }],
-        timeoutSeconds: 600, killTimeoutSeconds: 10, desiredState: DesiredState.RUN,
+        timeoutSeconds: 600, killTimeoutSeconds: 10, desiredState: DesiredState.RUN, network: '',
       };
       call.write({ type: EventType.ADDED, revision: from + 1, job });
       call.write({ type: EventType.MODIFIED, revision: from + 2, job: { ...job, desiredState: DesiredState.STOP } });

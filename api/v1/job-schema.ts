@@ -68,7 +68,7 @@ export const jobSpecSchema: JSONSchemaProps = {
         'Image to run: an OCI reference ([registry/]path[:tag][@digest]) for podman, an image alias or fingerprint ([remote:]name) for incus. Required for podman and incus; not allowed for process.',
     },
     command: argvSchema(
-      'Entrypoint argv, executed directly (never through an implicit shell). Required for driver process; podman and incus default to the image entrypoint.',
+      'Entrypoint argv, executed directly (never through an implicit shell). Required for drivers process and incus; podman defaults to the image ENTRYPOINT (and args replace its CMD).',
     ),
     args: argvSchema('Arguments appended to command.'),
     env: {
@@ -113,6 +113,13 @@ export const jobSpecSchema: JSONSchemaProps = {
           readOnly: { type: 'boolean', default: false, description: 'Mount read-only (default false).' },
         },
       },
+    },
+    network: {
+      type: 'string',
+      maxLength: 63,
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
+      description:
+        'podman only: a named podman network the container joins. Absent means no network at all. The node runs the job only if its operator allowed that network (agent --podman-networks); "host" is never allowed.',
     },
     timeoutSeconds: seconds(
       'Per-attempt time limit: the task gets SIGTERM, then SIGKILL after killTimeoutSeconds. Unlimited when absent.',

@@ -64,17 +64,31 @@ function validateDriver(spec: PlainObject, errors: FieldErrors): void {
     if (spec.volumes !== undefined) {
       errors.add(forbidden('spec.volumes', 'not supported with driver "process" (the process sees the host filesystem)'));
     }
+    if (spec.network !== undefined) errors.add(forbidden('spec.network', 'not supported with driver "process" (the process shares the host network)'));
     const command = spec.command;
     if (command === undefined || (Array.isArray(command) && command.length === 0)) {
       errors.add(required('spec.command', 'driver "process" needs a command to run'));
     }
-  } else if (image === undefined || image === '') {
+    return;
+  }
+  if (image === undefined || image === '') {
     errors.add(required('spec.image', `driver ${JSON.stringify(driver)} needs an image`));
   } else if (typeof image === 'string') {
     const e = driver === 'podman' ? ociReferenceError(image) : incusImageError(image);
     if (e) errors.add(invalid('spec.image', image, e));
   }
+  if (driver === 'incus' && (spec.command === undefined || (Array.isArray(spec.command) && spec.command.length === 0))) {
+    errors.add(required('spec.command', 'driver "incus" needs a command to run (a system container has no entrypoint)'));
+  }
+  if (driver === 'incus' && spec.network !== undefined) {
+    errors.add(forbidden('spec.network', 'not supported with driver "incus" (instances get no network device)'));
+  } else if (typeof spec.network === 'string' && PODMAN_NETWORK_MODES.includes(spec.network)) {
+    errors.add(invalid('spec.network', spec.network, 'must name a podman network, not a network mode (no host namespaces; omit the field for no network)'));
+  }
 }
+
+/** `--network` values that are modes, not network names: never accepted as spec.network. */
+const PODMAN_NETWORK_MODES = ['host', 'none', 'private', 'bridge', 'slirp4netns', 'pasta', 'default'];
 
 function validateArgv(value: unknown, field: string, errors: FieldErrors): void {
   if (!Array.isArray(value) || errors.hasSchemaError(field)) return;

@@ -24,7 +24,7 @@ export interface JobSpec {
   workloadType?: WorkloadType;
   /** Image to run: an OCI reference ([registry/]path[:tag][@digest]) for podman, an image alias or fingerprint ([remote:]name) for incus. Required for podman and incus; not allowed for process. */
   image?: string;
-  /** Entrypoint argv, executed directly (never through an implicit shell). Required for driver process; podman and incus default to the image entrypoint. */
+  /** Entrypoint argv, executed directly (never through an implicit shell). Required for drivers process and incus; podman defaults to the image ENTRYPOINT (and args replace its CMD). */
   command?: string[];
   /** Arguments appended to command. */
   args?: string[];
@@ -36,6 +36,8 @@ export interface JobSpec {
   resources?: ResourceRequirements;
   /** Host directories bind-mounted into the container (podman, incus); mountPath values are unique. */
   volumes?: Volume[];
+  /** podman only: a named podman network the container joins. Absent means no network at all. The node runs the job only if its operator allowed that network (agent --podman-networks); "host" is never allowed. */
+  network?: string;
   /** Per-attempt time limit: the task gets SIGTERM, then SIGKILL after killTimeoutSeconds. Unlimited when absent. */
   timeoutSeconds?: number;
   /** Grace period between SIGTERM and SIGKILL when a task is stopped (default 10). */

@@ -367,6 +367,8 @@ export interface Assignment {
   timeoutSeconds?: number | undefined;
   killTimeoutSeconds: number;
   desiredState: DesiredState;
+  /** podman: a named network to join (spec.network); empty means no network. */
+  network: string;
 }
 
 export interface StatusReport {
@@ -1702,6 +1704,7 @@ function createBaseAssignment(): Assignment {
     timeoutSeconds: undefined,
     killTimeoutSeconds: 0,
     desiredState: 0,
+    network: "",
   };
 }
 
@@ -1757,6 +1760,9 @@ export const Assignment: MessageFns<Assignment> = {
     }
     if (message.desiredState !== 0) {
       writer.uint32(136).int32(message.desiredState);
+    }
+    if (message.network !== "") {
+      writer.uint32(146).string(message.network);
     }
     return writer;
   },
@@ -1910,6 +1916,14 @@ export const Assignment: MessageFns<Assignment> = {
             message.desiredState = reader.int32() as any;
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1961,6 +1975,7 @@ export const Assignment: MessageFns<Assignment> = {
         : isSet(object.desired_state)
         ? desiredStateFromJSON(object.desired_state)
         : 0,
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
     };
   },
 
@@ -2017,6 +2032,9 @@ export const Assignment: MessageFns<Assignment> = {
     if (message.desiredState !== 0) {
       obj.desiredState = desiredStateToJSON(message.desiredState);
     }
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
     return obj;
   },
 
@@ -2044,6 +2062,7 @@ export const Assignment: MessageFns<Assignment> = {
     message.timeoutSeconds = object.timeoutSeconds ?? undefined;
     message.killTimeoutSeconds = object.killTimeoutSeconds ?? 0;
     message.desiredState = object.desiredState ?? 0;
+    message.network = object.network ?? "";
     return message;
   },
 };
