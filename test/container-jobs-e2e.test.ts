@@ -171,6 +171,35 @@ void describe('container jobs end to end (podman, incus)', () => {
     await waitFor('nothing left after the restart', async () => ((await podmanContainersOf(node)).length + (await incusInstancesOf(node)).length === 0 ? true : undefined), 30_000, 250);
   });
 
+  void it('--shutdown-mode detach leaves container jobs running; the next agent re-adopts them and reports exits that happened while none ran', async () => {
+    const old = agents.at(-1)!;
+    await old.stop();
+    const detaching = await startAgent(node, old.dataDir, ['--shutdown-mode', 'detach']);
+    for (const driver of ['podman', 'incus'] as const) {
+      const created = await createJob(server, containerJob(`detach-${driver}`, driver, 'echo before; sleep 1; echo after; exit 3'));
+      assert.equal(created.status, 201, created.text);
+    }
+    for (const driver of ['podman', 'incus'] as const) await waitForPhase(server, `detach-${driver}`, ['Running'], 60_000);
+    assert.equal(await detaching.stop(30_000), 0, detaching.output());
+    assert.equal((await podmanContainersOf(node)).length, 1, 'the container was left for re-adoption');
+    assert.equal((await incusInstancesOf(node)).length, 1, 'the instance was left for re-adoption');
+    // the tasks end while no agent runs, and for longer than incusd keeps a finished exec (~5 s)
+    await new Promise((resolve) => setTimeout(resolve, 7_000));
+    const restarted = await startAgent(node, old.dataDir);
+    for (const driver of ['podman', 'incus'] as const) {
+      const job = await finished(`detach-${driver}`);
+      assert.equal(job.status?.phase, 'Failed', `${driver}: ${JSON.stringify(job.status)}\n${restarted.output()}`);
+      assert.equal(job.status?.exitCode, 3, `${driver}: the real exit code, reported after the restart`);
+      assert.equal(job.status?.attempts, 1);
+      const logs = await waitFor(`all output of detach-${driver}`, async () => {
+        const text = await logsOf(`detach-${driver}`);
+        return text.includes('after') ? text : undefined;
+      });
+      assert.equal(logs, 'before\nafter\n');
+    }
+    await waitFor('nothing left after re-adoption', async () => ((await podmanContainersOf(node)).length + (await incusInstancesOf(node)).length === 0 ? true : undefined), 30_000, 250);
+  });
+
   void it('orphans labelled as ours are removed within one sweep period; a decoy is never touched', async () => {
     const decoyPodman = `decoy-${process.pid}`;
     const decoyIncus = `decoy-${process.pid}`;
