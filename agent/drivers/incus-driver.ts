@@ -56,6 +56,7 @@ import {
   taskIdOf,
   untilAborted,
 } from './task-driver.js';
+import { checkCommonTaskFields } from './task-config-checks.js';
 import { checkTaskVolumes } from './task-volumes.js';
 
 export interface IncusDriverOptions {
@@ -119,7 +120,6 @@ const OUTPUT_CHUNK_BYTES = 1024 * 1024;
 /** Peak memory use at or above this fraction of the limit, with exit 137, reads as an OOM kill. */
 const OOM_PEAK_FRACTION = 0.98;
 
-const jobUidPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const taskIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.\d+$/;
 /** Env names the wrapper's /bin/sh passes on (others it drops silently). */
 const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -202,34 +202,10 @@ export function validateIncusTask(task: TaskConfig, volumeRoots: readonly string
   const bad = (field: string, rule: string): never => {
     throw new InvalidTaskConfigError(field, rule);
   };
-  const noNul = (s: unknown): boolean => typeof s === 'string' && !s.includes('\0');
-  if (typeof task.jobUid !== 'string' || !jobUidPattern.test(task.jobUid))
-    bad('jobUid', 'must match [A-Za-z0-9][A-Za-z0-9._-]* and be at most 128 characters');
-  if (typeof task.namespace !== 'string' || task.namespace === '') bad('namespace', 'must be a non-empty string');
-  if (typeof task.name !== 'string' || task.name === '') bad('name', 'must be a non-empty string');
-  if (!Number.isSafeInteger(task.attempt) || task.attempt < 0) bad('attempt', 'must be an integer >= 0');
-  if (!Array.isArray(task.command) || task.command.length === 0) bad('command', 'must be a non-empty array of strings');
-  task.command.forEach((arg, i) => {
-    if (!noNul(arg)) bad(`command[${i}]`, 'must be a string without NUL');
+  checkCommonTaskFields(task, {
+    commandRequired: true,
+    envName: { pattern: envNamePattern, rule: 'name must match [A-Za-z_][A-Za-z0-9_]* (the incus driver starts tasks through /bin/sh, which drops other names)' },
   });
-  if (task.command[0] === '') bad('command[0]', 'must not be empty');
-  if (!Array.isArray(task.args)) bad('args', 'must be an array of strings');
-  task.args.forEach((arg, i) => {
-    if (!noNul(arg)) bad(`args[${i}]`, 'must be a string without NUL');
-  });
-  if (typeof task.env !== 'object' || task.env === null || Array.isArray(task.env)) bad('env', 'must be an object of strings');
-  for (const [k, v] of Object.entries(task.env)) {
-    if (!envNamePattern.test(k))
-      bad(`env[${JSON.stringify(k)}]`, 'name must match [A-Za-z_][A-Za-z0-9_]* (the incus driver starts tasks through /bin/sh, which drops other names)');
-    if (!noNul(v)) bad(`env.${k}`, 'must be a string without NUL');
-  }
-  if (task.workingDir !== undefined && (typeof task.workingDir !== 'string' || !task.workingDir.startsWith('/') || !noNul(task.workingDir)))
-    bad('workingDir', 'must be an absolute path without NUL');
-  const resources = task.resources ?? {};
-  if (resources.memoryBytes !== undefined && (!Number.isSafeInteger(resources.memoryBytes) || resources.memoryBytes <= 0))
-    bad('resources.memoryBytes', 'must be a positive integer');
-  if (resources.cpuMillis !== undefined && (typeof resources.cpuMillis !== 'number' || !Number.isFinite(resources.cpuMillis) || resources.cpuMillis <= 0))
-    bad('resources.cpuMillis', 'must be a positive number');
   if (task.image === undefined || task.image === '') bad('image', 'is required by the incus driver: an image alias or fingerprint on this node’s incus server');
   if (typeof task.image !== 'string' || task.image.length > 255 || hasControlOrSpace(task.image))
     bad('image', 'must be an image alias or fingerprint: at most 255 characters, no whitespace or control characters');

@@ -71,6 +71,7 @@ import {
   taskIdOf,
   untilAborted,
 } from './task-driver.js';
+import { checkCommonTaskFields } from './task-config-checks.js';
 import { checkTaskVolumes } from './task-volumes.js';
 
 export interface PodmanDriverOptions {
@@ -117,7 +118,6 @@ export const PODMAN_LABELS = {
 } as const;
 
 const taskIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.\d+$/;
-const jobUidPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const containerIdPattern = /^[0-9a-f]{64}$/;
 /** podman network names; also excludes modes such as host, container:<id>, ns:<path>. */
 const networkNamePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -225,9 +225,6 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function hasNul(s: string): boolean {
-  return s.includes('\0');
-}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -279,31 +276,13 @@ export function validatePodmanTask(
   const bad = (field: string, rule: string): never => {
     throw new InvalidTaskConfigError(field, rule);
   };
-  if (typeof task.jobUid !== 'string' || !jobUidPattern.test(task.jobUid))
-    bad('jobUid', 'must match [A-Za-z0-9][A-Za-z0-9._-]* and be at most 128 characters');
-  if (typeof task.namespace !== 'string' || task.namespace === '' || hasNul(task.namespace)) bad('namespace', 'must be a non-empty string without NUL');
-  if (typeof task.name !== 'string' || task.name === '' || hasNul(task.name)) bad('name', 'must be a non-empty string without NUL');
-  if (!Number.isSafeInteger(task.attempt) || task.attempt < 0) bad('attempt', 'must be an integer >= 0');
   // An empty command runs the image's own ENTRYPOINT (and CMD, unless args are given), as Kubernetes does.
-  if (!Array.isArray(task.command)) bad('command', 'must be an array of strings');
-  task.command.forEach((arg, i) => {
-    if (typeof arg !== 'string' || hasNul(arg)) bad(`command[${i}]`, 'must be a string without NUL');
+  checkCommonTaskFields(task, {
+    commandRequired: false,
+    envName: { pattern: envNamePattern, rule: "name must be non-empty, without whitespace, '=', '*' or NUL, and not start with '#'" },
   });
-  if (task.command.length > 0 && task.command[0] === '') bad('command[0]', 'must not be empty');
-  if (!Array.isArray(task.args)) bad('args', 'must be an array of strings');
-  task.args.forEach((arg, i) => {
-    if (typeof arg !== 'string' || hasNul(arg)) bad(`args[${i}]`, 'must be a string without NUL');
-  });
-  if (!isPlainObject(task.env)) bad('env', 'must be an object of strings');
-  for (const [k, v] of Object.entries(task.env)) {
-    if (!envNamePattern.test(k)) bad(`env[${JSON.stringify(k)}]`, "name must be non-empty, without whitespace, '=', '*' or NUL, and not start with '#'");
-    if (typeof v !== 'string' || hasNul(v)) bad(`env.${k}`, 'must be a string without NUL');
-  }
-  if (task.workingDir !== undefined && (typeof task.workingDir !== 'string' || !isAbsolute(task.workingDir) || hasNul(task.workingDir)))
-    bad('workingDir', 'must be an absolute path (inside the container) without NUL');
   const resources = task.resources ?? {};
   if (resources.memoryBytes !== undefined) {
-    if (!Number.isSafeInteger(resources.memoryBytes) || resources.memoryBytes <= 0) bad('resources.memoryBytes', 'must be a positive integer');
     if (resources.memoryBytes < MIN_MEMORY_BYTES) bad('resources.memoryBytes', `must be at least ${MIN_MEMORY_BYTES} (6 MiB, podman's minimum)`);
   }
   if (resources.cpuMillis !== undefined && (typeof resources.cpuMillis !== 'number' || !Number.isFinite(resources.cpuMillis) || resources.cpuMillis <= 0))

@@ -77,6 +77,7 @@ import {
   taskIdOf,
   untilAborted,
 } from './task-driver.js';
+import { checkCommonTaskFields } from './task-config-checks.js';
 
 export interface ProcessDriverOptions {
   /** Directory the driver owns; tasks live under `<stateDir>/tasks/<taskId>/`. */
@@ -103,7 +104,6 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 
 /** `taskIdOf` of a valid task: `<jobUid>.<attempt>`. */
 const taskIdPattern = /^([A-Za-z0-9][A-Za-z0-9._-]{0,127})\.(0|[1-9][0-9]{0,15})$/;
-const jobUidPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const envNamePattern = /^[^=\0]+$/;
 
 /** Signal names by number (the first name of a number: SIGABRT, not SIGIOT). */
@@ -178,9 +178,6 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function hasNul(s: string): boolean {
-  return s.includes('\0');
-}
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -221,30 +218,12 @@ export function validateProcessTask(task: TaskConfig): void {
   const bad = (field: string, rule: string): never => {
     throw new InvalidTaskConfigError(field, rule);
   };
-  if (typeof task.jobUid !== 'string' || !jobUidPattern.test(task.jobUid))
-    bad('jobUid', 'must match [A-Za-z0-9][A-Za-z0-9._-]* and be at most 128 characters');
-  if (typeof task.namespace !== 'string' || task.namespace === '') bad('namespace', 'must be a non-empty string');
-  if (typeof task.name !== 'string' || task.name === '') bad('name', 'must be a non-empty string');
-  if (!Number.isSafeInteger(task.attempt) || task.attempt < 0) bad('attempt', 'must be an integer >= 0');
-  if (!Array.isArray(task.command) || task.command.length === 0) bad('command', 'must be a non-empty array of strings');
-  task.command.forEach((arg, i) => {
-    if (typeof arg !== 'string' || hasNul(arg)) bad(`command[${i}]`, 'must be a string without NUL');
+  checkCommonTaskFields(task, {
+    commandRequired: true,
+    envName: { pattern: envNamePattern, rule: 'name must be non-empty without "=" or NUL' },
+    maxEnvVariables: MAX_ENV_VARIABLES,
   });
-  if (task.command[0] === '') bad('command[0]', 'must not be empty');
-  if (!Array.isArray(task.args)) bad('args', 'must be an array of strings');
-  task.args.forEach((arg, i) => {
-    if (typeof arg !== 'string' || hasNul(arg)) bad(`args[${i}]`, 'must be a string without NUL');
-  });
-  if (typeof task.env !== 'object' || task.env === null || Array.isArray(task.env)) bad('env', 'must be an object of strings');
-  const env = Object.entries(task.env);
-  if (env.length > MAX_ENV_VARIABLES) bad('env', `must have at most ${MAX_ENV_VARIABLES} variables`);
-  for (const [k, v] of env) {
-    if (!envNamePattern.test(k)) bad(`env[${JSON.stringify(k)}]`, 'name must be non-empty without "=" or NUL');
-    if (typeof v !== 'string' || hasNul(v)) bad(`env.${k}`, 'must be a string without NUL');
-  }
   if (task.workingDir !== undefined) {
-    if (typeof task.workingDir !== 'string' || !isAbsolute(task.workingDir) || hasNul(task.workingDir))
-      bad('workingDir', 'must be an absolute path without NUL');
     let isDir: boolean;
     try {
       isDir = statSync(task.workingDir).isDirectory();
@@ -253,11 +232,6 @@ export function validateProcessTask(task: TaskConfig): void {
     }
     if (!isDir) bad('workingDir', 'must be an existing directory');
   }
-  const resources = task.resources ?? {};
-  if (resources.memoryBytes !== undefined && (!Number.isSafeInteger(resources.memoryBytes) || resources.memoryBytes <= 0))
-    bad('resources.memoryBytes', 'must be a positive integer');
-  if (resources.cpuMillis !== undefined && (!Number.isFinite(resources.cpuMillis) || resources.cpuMillis <= 0))
-    bad('resources.cpuMillis', 'must be a positive number');
   if (task.image !== undefined) bad('image', 'is not supported by the process driver');
   if (task.workloadType !== undefined && task.workloadType !== 'native') bad('workloadType', "must be 'native' (or absent) for the process driver");
   if (task.volumes !== undefined && (!Array.isArray(task.volumes) || task.volumes.length > 0))
