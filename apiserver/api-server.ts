@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
+import { corsMiddleware } from './cors.js';
 import type winston from 'winston';
 import type { ResourceKind } from '../api/kind.js';
 import { openApiV2Json, openApiV2Protobuf } from '../api/openapi.js';
@@ -41,6 +42,8 @@ export interface ApiServerDeps {
   readonly nodeTokens?: NodeTokenRegistry;
   /** Job logs served under .../jobs/{name}/log. Default: no /log route. */
   readonly logs?: LogStore;
+  /** Origins a browser may call the API from (checked with checkAllowedOrigins). Default none. */
+  readonly allowedOrigins?: readonly string[];
 }
 
 export interface ApiServer {
@@ -67,6 +70,7 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
   app.set('etag', false);
   app.use(helmet());
   app.use(requestLog(logger));
+  app.use(corsMiddleware(deps.allowedOrigins ?? []));
 
   // Health: no authentication, and nothing revealed beyond the answer.
   const ok = (_req: Request, res: Response): void => {

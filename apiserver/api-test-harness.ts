@@ -39,6 +39,7 @@ export interface TestServerOptions {
   readonly kinds?: readonly ResourceKind[];
   /** Serves job logs (the /log route) from this store. */
   readonly logs?: LogStore;
+  readonly allowedOrigins?: readonly string[];
 }
 
 export interface TestResponse {
@@ -83,6 +84,7 @@ export class TestServer {
       now: options.now,
       watchBookmarkIntervalMs: options.watchBookmarkIntervalMs,
       logs: options.logs,
+      allowedOrigins: options.allowedOrigins,
     });
     const http = createServer(api.app);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));

@@ -28,7 +28,7 @@
 //   --bcrypt-cost N         OPENSCHEDULER_BCRYPT_COST     [bcryptCost] 12
 //   --log-level L           OPENSCHEDULER_LOG_LEVEL       [logLevel]  info
 //   --log-format json|text  OPENSCHEDULER_LOG_FORMAT      [logFormat] server: json, dev: text
-//   --allowed-origins O,..  ALLOWED_ORIGINS               [allowedOrigins] (kept for CORS)
+//   --allowed-origins O,..  ALLOWED_ORIGINS               [allowedOrigins] (CORS: exact origins only)
 //   --node-lease-ttl DUR    OPENSCHEDULER_NODE_LEASE_TTL  [nodeLeaseTtlSeconds] 30s
 //   --node-grace-period DUR OPENSCHEDULER_NODE_GRACE_PERIOD [nodeGracePeriodMs] 40s (after the lease expired)
 //   --log-retention DUR     OPENSCHEDULER_LOG_RETENTION   [logRetentionSeconds] 7d (job logs, by age)

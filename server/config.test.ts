@@ -78,6 +78,12 @@ void describe('server configuration', () => {
     });
   });
 
+  void it('refuses allowed origins that are no exact origins, naming the entry', () => {
+    assert.throws(() => resolveConfig({ mode: 'server', cwd, flags: settingsFromFlags({ allowedOrigins: 'https://a.test,*' }) }), /allowedOrigins\[1\]: "\*" is not allowed/);
+    assert.throws(() => resolveConfig({ mode: 'server', cwd, flags: settingsFromFlags({ allowedOrigins: 'https://a.test/' }) }), /not a serialised origin/);
+    assert.deepEqual(resolveConfig({ mode: 'server', cwd, flags: settingsFromFlags({ allowedOrigins: 'https://a.test' }) }).server.allowedOrigins, ['https://a.test']);
+  });
+
   void it('refuses plain HTTP off loopback unless --insecure-http', () => {
     assert.throws(
       () => resolveConfig({ mode: 'server', cwd, flags: settingsFromFlags({ httpBindAddress: '0.0.0.0' }) }),

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '../util/duration.js';
+import { checkAllowedOrigins } from '../apiserver/cors.js';
 import { DEFAULT_TOKEN_TTL_SECONDS, MIN_JWT_SECRET_BYTES } from '../apiserver/auth.js';
 import type { StoreSpec } from '../store/index.js';
 import { DEFAULT_STORE_TIMEOUT_MS } from '../store/store.js';
@@ -332,6 +333,12 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
   if ((s.tlsCertFile === undefined) !== (s.tlsPrivateKeyFile === undefined)) {
     throw new ConfigError('tls-cert-file and tls-private-key-file must be given together');
   }
+  let allowedOrigins: string[];
+  try {
+    allowedOrigins = checkAllowedOrigins(s.allowedOrigins ?? []);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
   const server: ServerOptions = {
     mode: input.mode,
     dataDir,
@@ -348,7 +355,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     tlsCertFile: s.tlsCertFile === undefined ? undefined : resolve(input.cwd, s.tlsCertFile),
     tlsKeyFile: s.tlsPrivateKeyFile === undefined ? undefined : resolve(input.cwd, s.tlsPrivateKeyFile),
     tlsSans: s.tlsSans ?? [],
-    allowedOrigins: s.allowedOrigins ?? [],
+    allowedOrigins,
     bcryptCost: s.bcryptCost ?? 12,
     nodeLeaseTtlSeconds: s.nodeLeaseTtlSeconds ?? 30,
     nodeGracePeriodMs: s.nodeGracePeriodMs ?? 40_000,

@@ -157,7 +157,7 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
 
     const nodeTokens = new NodeTokenRegistry(store);
     const logs = new FileLogStore({ dir: join(options.dataDir, 'logs'), retentionSeconds: options.logRetentionSeconds, logger });
-    const api = createApiServer({ store, kinds, auth: auth.authenticator, logger, nodeTokens, logs });
+    const api = createApiServer({ store, kinds, auth: auth.authenticator, logger, nodeTokens, logs, allowedOrigins: options.allowedOrigins });
     cleanups.push(() => api.close());
 
     const joinToken = await ensureJoinToken(options.dataDir);
