@@ -1,7 +1,7 @@
 // Authentication against a real SQLite store and a real express app over loopback HTTP.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -223,12 +223,13 @@ void describe('authentication', () => {
     assert.equal(((await get.json()) as { reason: string }).reason, 'MethodNotAllowed');
   });
 
-  void it('rejects missing, malformed, tampered, none-alg, wrong-secret, wrong-algorithm and wrong-audience tokens', async () => {
+  void it('rejects missing, malformed, tampered, none-alg, wrong-secret, wrong-algorithm, public-key-HMAC, expired, not-yet-valid and wrong-audience tokens', async () => {
     const { token } = auth.authenticator.sign({ username: 'admin', role: 'admin' });
     const secret = Buffer.from((await readFile(auth.jwtSecretPath!, 'utf8')).trim());
     const now = Math.floor(Date.now() / 1000);
     const claims = { sub: 'admin', role: 'admin', iss: JWT_ISSUER, aud: JWT_AUDIENCE, iat: now, exp: now + 3600 };
     const [h, p, s] = token.split('.') as [string, string, string];
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
     const tamperedPayload = Buffer.from(JSON.stringify({ ...claims, sub: 'admin', role: 'admin', exp: now + 999_999 })).toString('base64url');
     const bad: [string, string | undefined][] = [
       ['no header', undefined],
@@ -242,6 +243,11 @@ void describe('authentication', () => {
       ['wrong audience', `Bearer ${jwt.sign({ ...claims, aud: 'someone-else' }, secret, { algorithm: 'HS256' })}`],
       ['wrong issuer', `Bearer ${jwt.sign({ ...claims, iss: 'someone-else' }, secret, { algorithm: 'HS256' })}`],
       ['unknown user', `Bearer ${jwt.sign({ ...claims, sub: 'ghost' }, secret, { algorithm: 'HS256' })}`],
+      ['HS256 keyed with a public key (algorithm confusion)', `Bearer ${handMadeToken({ alg: 'HS256', typ: 'JWT' }, claims, Buffer.from(rsa.publicKey))}`],
+      ['RS256 signed with a private key', `Bearer ${jwt.sign(claims, rsa.privateKey, { algorithm: 'RS256' })}`],
+      ['expired', `Bearer ${jwt.sign({ ...claims, iat: now - 7200, exp: now - 3600 }, secret, { algorithm: 'HS256' })}`],
+      ['not yet valid (nbf)', `Bearer ${jwt.sign({ ...claims, nbf: now + 3600 }, secret, { algorithm: 'HS256' })}`],
+      ['no expiry', `Bearer ${handMadeToken({ alg: 'HS256', typ: 'JWT' }, { sub: 'admin', role: 'admin', iss: JWT_ISSUER, aud: JWT_AUDIENCE, iat: now }, secret)}`],
     ];
     // the hand-made HS256 token with the real secret is accepted, so the rejections above are meaningful
     assert.ok(await auth.authenticator.authenticate(fakeRequest(`Bearer ${handMadeToken({ alg: 'HS256', typ: 'JWT' }, claims, secret)}`)));
