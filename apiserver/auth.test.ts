@@ -193,6 +193,18 @@ void describe('authentication', () => {
     assert.ok(fastest(unknown) > fastest(wrong) * 0.5, `unknown user ${fastest(unknown)} ms vs wrong password ${fastest(wrong)} ms`);
   });
 
+  void it('rate-limits repeated failed logins for a name with 429 and Retry-After, known or unknown alike', async () => {
+    for (let i = 0; i < 5; i++) assert.equal((await login(app.url, { username: 'throttled', password: 'not-the-password' })).status, 401);
+    const locked = await login(app.url, { username: 'throttled', password: 'not-the-password' });
+    assert.equal(locked.status, 429);
+    assert.equal(locked.json.reason, 'TooManyRequests');
+    const retryAfter = Number(locked.headers.get('retry-after'));
+    assert.ok(retryAfter > 0 && retryAfter <= 15 * 60, `Retry-After ${retryAfter}`);
+    assert.equal(locked.headers.get('cache-control'), 'no-store');
+    // another name from the same address is not locked by this one
+    assert.equal((await login(app.url, { username: 'admin', password: adminPassword })).status, 200);
+  });
+
   void it('answers a bad login body with 400 naming the field', async () => {
     const cases: [unknown, string, RegExp][] = [
       [{ password: 'whatever-password' }, 'username', /username is required/],

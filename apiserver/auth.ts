@@ -9,6 +9,7 @@ import type { Logger } from 'winston';
 import type { Status, StatusReason } from '../api/meta.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import type { Authenticator, Principal } from './authn.js';
+import { LoginThrottle } from './login-throttle.js';
 import { createSecretFile, readSecretFile, writeSecretFile } from './secret-file.js';
 import { failureStatus } from './status.js';
 import {
@@ -64,6 +65,8 @@ export interface JwtAuthenticatorOptions {
   readonly logger: Logger;
   /** Wall clock in ms since the epoch (tests move it). */
   readonly now?: () => number;
+  /** Failed-login limits; default: 5 per user name and 20 per address in 15 minutes. */
+  readonly loginThrottle?: LoginThrottle;
 }
 
 interface CachedUser {
@@ -80,6 +83,7 @@ export class JwtAuthenticator implements Authenticator {
   private readonly ttlSeconds: number;
   private readonly logger: Logger;
   private readonly now: () => number;
+  private readonly throttle: LoginThrottle;
   private readonly cache = new Map<string, CachedUser>();
 
   constructor(options: JwtAuthenticatorOptions) {
@@ -93,6 +97,7 @@ export class JwtAuthenticator implements Authenticator {
     this.ttlSeconds = ttl;
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
+    this.throttle = options.loginThrottle ?? new LoginThrottle({ now: this.now });
     this.routes = this.buildRoutes();
   }
 
@@ -171,12 +176,22 @@ export class JwtAuthenticator implements Authenticator {
       const { username, password } = body as Record<string, unknown>;
       validateUsername(username);
       validatePassword(password);
+      const address = req.socket.remoteAddress ?? 'unknown';
+      const wait = this.throttle.retryAfterSeconds(username, address);
+      if (wait > 0) {
+        this.logger.warn('login refused: too many failed attempts', { username, address, retryAfterSeconds: wait });
+        res.set('Retry-After', String(wait));
+        res.status(429).json(status(429, 'TooManyRequests', `too many failed logins; try again in ${wait} s`));
+        return;
+      }
       const user = await this.users.verify(username, password);
       if (!user) {
-        this.logger.info('login failed', { username });
+        this.throttle.recordFailure(username, address);
+        this.logger.info('login failed', { username, address });
         res.status(401).json(status(401, 'Unauthorized', 'invalid username or password'));
         return;
       }
+      this.throttle.recordSuccess(username);
       const issued = this.sign({ username: user.name, role: user.role });
       this.logger.info('login', { username: user.name });
       res.status(200).json({ token: issued.token, expiresAt: issued.expiresAt, username: user.name, role: user.role });
