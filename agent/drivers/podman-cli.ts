@@ -19,6 +19,8 @@ export interface PodmanRunOptions {
   timeoutMs?: number;
   /** Added to podman's environment (values podman reads for `--env NAME`). */
   extraEnv?: Record<string, string>;
+  /** podman's working directory (conmon inherits it: on cgroup v1 it writes its `oom` marker there). */
+  cwd?: string;
 }
 
 /** A podman invocation that failed: not found, timed out, or a non-zero exit. */
@@ -73,7 +75,14 @@ export class PodmanCli {
       execFile(
         this.options.podmanPath,
         args,
-        { env: this.env(options.extraEnv), timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES, encoding: 'utf8' },
+        {
+          env: this.env(options.extraEnv),
+          timeout: timeoutMs,
+          killSignal: 'SIGKILL',
+          maxBuffer: MAX_OUTPUT_BYTES,
+          encoding: 'utf8',
+          ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+        },
         (err, stdout, stderr) => {
           if (!err) {
             resolve(stdout);

@@ -382,7 +382,9 @@ void describe('PodmanDriver specifics', () => {
     // With a memory limit, conmon's `oom` file in the container's bundle dir counts, as for podman.
     const limited = await d.start(task('sleep 60', { resources: { memoryBytes: 64 * 1024 * 1024 } }));
     const limitedId = await containerIdOf(limited.taskId);
-    await writeFile(join((await inspectContainer(limitedId)).StaticDir, 'oom'), '');
+    const bundleDir = (await inspectContainer(limitedId)).StaticDir;
+    assert.ok(typeof bundleDir === 'string' && bundleDir.startsWith('/'), `StaticDir ${String(bundleDir)}`);
+    await writeFile(join(bundleDir, 'oom'), '');
     await writeExit(limitedId, '137', new Date());
     const oomExit = await d.wait(limited.taskId);
     assert.equal(oomExit.reason, 'OOMKilled');

@@ -657,7 +657,9 @@ export class PodmanDriver implements TaskDriver {
     const runAt = Date.now();
     try {
       if (prepared.env.fileLines.length > 0) await writeFile(envFile, prepared.env.fileLines.map((l) => `${l}\n`).join(''), { mode: 0o600, flag: 'wx' });
-      stdout = await this.cli.run(args, { timeoutMs: this.startTimeoutMs, extraEnv: prepared.env.viaPodmanEnv });
+      // In the task's dir: conmon keeps podman's working directory and, on cgroup v1, writes its
+      // `oom` marker there when the kernel OOM-kills the container (podman 4.3 looks elsewhere).
+      stdout = await this.cli.run(args, { timeoutMs: this.startTimeoutMs, extraEnv: prepared.env.viaPodmanEnv, cwd: dir });
     } catch (err) {
       const inUse = err instanceof PodmanCommandError && /already in use/i.test(err.stderr);
       if (!inUse) await this.removeHalfMade(containerName, runAt);
@@ -1212,7 +1214,10 @@ export class PodmanDriver implements TaskDriver {
     const code = Number.isSafeInteger(end.exitCode) ? end.exitCode : -1;
     const signal = code > 128 ? signalNames.get(code - 128) : undefined;
     // conmon misses OOM kills on some cgroup v1 hosts; the kernel's log names the container's cgroup.
-    const oomKilled = end.oomKilled || (signal === 'SIGKILL' && task.memoryLimited && !task.stopRequested && this.kernelOomKillCheck(task.containerId));
+    const oomKilled =
+      end.oomKilled ||
+      (task.memoryLimited && existsSync(join(task.dir, 'oom'))) ||
+      (signal === 'SIGKILL' && task.memoryLimited && !task.stopRequested && this.kernelOomKillCheck(task.containerId));
     let message: string | undefined;
     let reason: ExitResult['reason'];
     if (oomKilled && signal === 'SIGKILL') {
