@@ -17,6 +17,7 @@ import { IncusClient } from '../agent/drivers/incus-client.js';
 import { findIncusSocket, IncusDriver } from '../agent/drivers/incus-driver.js';
 import { PodmanDriver } from '../agent/drivers/podman-driver.js';
 import type { TaskDriver } from '../agent/drivers/task-driver.js';
+import { inFlight, percentile } from './bench-stats.js';
 
 const run = promisify(execFile);
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), process.argv[1]?.includes('/dist/') ? '../..' : '..');
@@ -37,23 +38,6 @@ export interface DriverBenchRow {
   rawStartP99Ms: number;
   driverStartP50Ms: number;
   driverStartP99Ms: number;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-/** Runs `count` jobs, `concurrency` at a time; seconds of wall time. */
-async function timed(count: number, concurrency: number, job: (i: number) => Promise<void>): Promise<number> {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) await job(next++);
-    }),
-  );
-  return (performance.now() - t0) / 1000;
 }
 
 /** start -> wait -> destroy of `true` through the driver, recording start latencies. */
@@ -97,11 +81,11 @@ async function benchPodman(tasks: number, concurrency: number): Promise<DriverBe
     await run('podman', ['rm', '-f', '-t', '0', name], { env });
   };
   try {
-    await timed(Math.min(4, tasks), concurrency, rawRun); // warm-up
-    await timed(Math.min(4, tasks), concurrency, driverTask(driver, PODMAN_IMAGE, `warm-${process.pid}`, []));
-    const rawSeconds = await timed(tasks, concurrency, rawRun);
-    const driverSeconds = await timed(tasks, concurrency, driverTask(driver, PODMAN_IMAGE, `bench-${process.pid}`, driverStarts));
-    await timed(Math.min(tasks, 20), concurrency, rawStart);
+    await inFlight(Math.min(4, tasks), concurrency, rawRun); // warm-up
+    await inFlight(Math.min(4, tasks), concurrency, driverTask(driver, PODMAN_IMAGE, `warm-${process.pid}`, []));
+    const rawSeconds = await inFlight(tasks, concurrency, rawRun);
+    const driverSeconds = await inFlight(tasks, concurrency, driverTask(driver, PODMAN_IMAGE, `bench-${process.pid}`, driverStarts));
+    await inFlight(Math.min(tasks, 20), concurrency, rawStart);
     return row('podman', 'podman run --rm --network none IMAGE /bin/true', tasks, concurrency, rawSeconds, driverSeconds, rawStarts, driverStarts);
   } finally {
     await driver.close();
@@ -129,11 +113,11 @@ async function benchIncus(tasks: number, concurrency: number): Promise<DriverBen
     await client.deleteInstance(name);
   };
   try {
-    await timed(Math.min(2, tasks), concurrency, (i) => rawTask(-1 - i)); // warm-up
-    await timed(Math.min(2, tasks), concurrency, driverTask(driver, INCUS_IMAGE, `warm-${process.pid}`, []));
+    await inFlight(Math.min(2, tasks), concurrency, (i) => rawTask(-1 - i)); // warm-up
+    await inFlight(Math.min(2, tasks), concurrency, driverTask(driver, INCUS_IMAGE, `warm-${process.pid}`, []));
     rawStarts.length = 0;
-    const rawSeconds = await timed(tasks, concurrency, rawTask);
-    const driverSeconds = await timed(tasks, concurrency, driverTask(driver, INCUS_IMAGE, `bench-${process.pid}`, driverStarts));
+    const rawSeconds = await inFlight(tasks, concurrency, rawTask);
+    const driverSeconds = await inFlight(tasks, concurrency, driverTask(driver, INCUS_IMAGE, `bench-${process.pid}`, driverStarts));
     return row('incus', 'REST create+start, exec /bin/true, stop+delete', tasks, concurrency, rawSeconds, driverSeconds, rawStarts, driverStarts);
   } finally {
     await driver.close();
@@ -153,6 +137,8 @@ function row(
 ): DriverBenchRow {
   const rawTasksPerSec = tasks / rawSeconds;
   const driverTasksPerSec = tasks / driverSeconds;
+  const rawSorted = [...rawStarts].sort((a, b) => a - b);
+  const driverSorted = [...driverStarts].sort((a, b) => a - b);
   return {
     driver,
     tasks,
@@ -161,10 +147,10 @@ function row(
     rawTasksPerSec,
     driverTasksPerSec,
     ratio: driverTasksPerSec / rawTasksPerSec,
-    rawStartP50Ms: percentile(rawStarts, 50),
-    rawStartP99Ms: percentile(rawStarts, 99),
-    driverStartP50Ms: percentile(driverStarts, 50),
-    driverStartP99Ms: percentile(driverStarts, 99),
+    rawStartP50Ms: percentile(rawSorted, 50),
+    rawStartP99Ms: percentile(rawSorted, 99),
+    driverStartP50Ms: percentile(driverSorted, 50),
+    driverStartP99Ms: percentile(driverSorted, 99),
   };
 }
 

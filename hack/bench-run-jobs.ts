@@ -36,6 +36,7 @@ import { startEtcd, type EtcdProcess } from '../test/harness/etcd.js';
 import type { AgentsChildSettings, ChildMessage } from './bench-run-jobs-child.js';
 import { benchRawStore } from './bench-store.js';
 import { benchRequest, type BenchReply } from './bench-http.js';
+import { inFlight, percentile } from './bench-stats.js';
 
 export type RunSection = 'throughput' | 'latency' | 'real';
 export type StoreKind = 'sqlite' | 'etcd';
@@ -172,12 +173,6 @@ function positiveInteger(field: string, value: unknown): number {
   return value;
 }
 
-/** Nearest-rank percentile of ascending `sorted`. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resolves/rejects with `work`, or rejects when `signal` aborts first (the work is left to its owner's clean-up). */
@@ -225,18 +220,6 @@ async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
     await sleep(250);
   }
-}
-
-/** Runs `total` tasks with `concurrency` in flight; stops starting new ones once `signal` aborts. */
-async function inFlight(total: number, concurrency: number, signal: AbortSignal, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < total) {
-      signal.throwIfAborted();
-      await task(next++);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
 }
 
 /** LIFO clean-ups, each run once even when an earlier one fails. */
@@ -720,10 +703,15 @@ async function benchThroughput(
     await cpu.start();
     const started = performance.now();
     await abortable(
-      inFlight(jobs, CREATE_CONCURRENCY, signal, (i) => {
-        tracker.posting(jobName('run', i));
-        return rest.createJob(bodies[i] ?? '');
-      }),
+      inFlight(
+        jobs,
+        CREATE_CONCURRENCY,
+        (i) => {
+          tracker.posting(jobName('run', i));
+          return rest.createJob(bodies[i] ?? '');
+        },
+        signal,
+      ),
       signal,
     );
     const createSeconds = (performance.now() - started) / 1000;
@@ -763,12 +751,7 @@ async function benchThroughput(
       storeWritesPerSec: atDone / seconds,
       trailingWritesSeconds: trailing.seconds,
       stages: tracker.stages(),
-      cpu: {
-        serverSeconds: used.server?.own ?? 0,
-        agentsSeconds: used.agents?.own ?? 0,
-        ...(ctx.etcd ? { etcdSeconds: used.etcd?.own ?? 0 } : {}),
-        benchSeconds: used.bench,
-      },
+      cpu: simulatedAgentsCpu(used, ctx),
     };
   } finally {
     await cleanups.run();
@@ -840,12 +823,7 @@ async function benchLatency(
       seenRunning: latencies.length,
       succeeded: tracker.count('Succeeded'),
       stages: tracker.stages(),
-      cpu: {
-        serverSeconds: used.server?.own ?? 0,
-        agentsSeconds: used.agents?.own ?? 0,
-        ...(ctx.etcd ? { etcdSeconds: used.etcd?.own ?? 0 } : {}),
-        benchSeconds: used.bench,
-      },
+      cpu: simulatedAgentsCpu(used, ctx),
     };
   } finally {
     await cleanups.run();
@@ -861,7 +839,7 @@ async function rawSpawnRate(argv: readonly string[], total: number, concurrency:
       child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${argv.join(' ')} exited with ${code}`))));
     });
   const started = performance.now();
-  await inFlight(total, concurrency, signal, once);
+  await inFlight(total, concurrency, once, signal);
   return total / ((performance.now() - started) / 1000);
 }
 
@@ -905,10 +883,15 @@ async function benchReal(
     await cpu.start();
     const started = performance.now();
     await abortable(
-      inFlight(jobs, CREATE_CONCURRENCY, signal, (i) => {
-        tracker.posting(jobName('true', i));
-        return rest.createJob(bodies[i] ?? '');
-      }),
+      inFlight(
+        jobs,
+        CREATE_CONCURRENCY,
+        (i) => {
+          tracker.posting(jobName('true', i));
+          return rest.createJob(bodies[i] ?? '');
+        },
+        signal,
+      ),
       signal,
     );
     await tracker.allTerminal(jobs, watch, Math.max(300_000, jobs * 200), signal, () =>
@@ -1059,6 +1042,16 @@ export async function benchRunJobs(options: RunJobsBenchOptions): Promise<RunJob
 
 const f = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
 const verdict = (met: boolean): string => (met ? 'met' : 'MISSED');
+
+/** The CPU figures of a section with the server, the simulated agents' child and maybe etcd. */
+function simulatedAgentsCpu(used: Record<string, ProcCpu> & { bench: number }, ctx: StoreContext): CpuFigures {
+  return {
+    serverSeconds: used.server?.own ?? 0,
+    agentsSeconds: used.agents?.own ?? 0,
+    ...(ctx.etcd ? { etcdSeconds: used.etcd?.own ?? 0 } : {}),
+    benchSeconds: used.bench,
+  };
+}
 
 function cpuText(cpu: CpuFigures, seconds?: number): string {
   const part = (label: string, s: number | undefined): string | undefined =>

@@ -4,6 +4,7 @@
 // Writes `n` keys under a fresh prefix and leaves them (bench against a throwaway store).
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../store/store.js';
+import { percentile } from './bench-stats.js';
 
 export interface RawStoreBenchOptions {
   /** Keys to create. Default 10,000. */
@@ -55,12 +56,6 @@ function jobLikeValue(i: number): string {
   const text = JSON.stringify(job);
   job.status.message = 'x'.repeat(Math.max(0, 1536 - text.length));
   return JSON.stringify(job);
-}
-
-/** Nearest-rank percentile of ascending `sorted`. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 }
 
 export async function benchRawStore(store: Store, options: RawStoreBenchOptions = {}): Promise<RawStoreFigures> {

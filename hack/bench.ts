@@ -35,6 +35,7 @@ import { writeFile } from 'node:fs/promises';
 import { benchRunJobs, formatRunJobsReport, RUN_SECTIONS, type RunSection, type StoreKind } from './bench-run-jobs.js';
 import { benchRawStore, type RawStoreFigures } from './bench-store.js';
 import { benchRequest, type BenchReply } from './bench-http.js';
+import { inFlight } from './bench-stats.js';
 import { benchContainerDrivers, formatContainerDriversReport, type DriverBenchRow } from './bench-container-drivers.js';
 
 const CONCURRENCY = 32;
@@ -60,17 +61,6 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
 function request(url: string, method: string, token: string, body?: string): Promise<BenchReply> {
   return benchRequest(agent, url, method, token, body);
-}
-
-/** Runs `total` tasks with `concurrency` in flight; returns the elapsed seconds. */
-async function inFlight(total: number, concurrency: number, task: (i: number) => Promise<void>): Promise<number> {
-  let next = 0;
-  const start = process.hrtime.bigint();
-  const worker = async (): Promise<void> => {
-    while (next < total) await task(next++);
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
 function percentile(sorted: number[], p: number): number {

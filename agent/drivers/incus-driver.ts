@@ -285,6 +285,8 @@ export class IncusDriver implements TaskDriver {
   private readonly nodeName: string;
   private readonly project: string;
   private readonly storagePool: string | undefined;
+  /** The default profile's root-disk pool, read at each fingerprint (or at the first start before one). */
+  private profilePool: string | undefined;
   private readonly volumeRoots: string[];
   private readonly pollIntervalMs: number;
   private readonly maxIdlePollMs: number;
@@ -331,7 +333,8 @@ export class IncusDriver implements TaskDriver {
       if (info.auth !== 'trusted') return { healthy: false, detail: `incusd does not trust this client (auth: ${info.auth}); the agent needs the socket's admin access`, attributes };
       if (!info.api_extensions.includes('container_exec_recording'))
         return { healthy: false, detail: 'the server lacks the API extension container_exec_recording (exec with recorded output)', attributes };
-      const pool = this.storagePool ?? (await this.defaultProfilePool(client));
+      if (this.storagePool === undefined) this.profilePool = await this.defaultProfilePool(client);
+      const pool = this.storagePool ?? this.profilePool;
       if (pool === undefined) return { healthy: false, detail: `the default profile of project ${this.project} has no root disk and no storagePool is configured`, attributes };
       attributes['driver.incus.storagePool'] = pool;
       return { healthy: true, detail: `${env.server ?? 'incus'} ${env.server_version ?? ''} ready`.replace(/\s+/g, ' '), attributes };
@@ -547,7 +550,8 @@ export class IncusDriver implements TaskDriver {
     }
     // No profile: an instance inherits nothing (a profile's NIC would give the task a network);
     // its only devices are its root disk and its volumes.
-    const pool = this.storagePool ?? (await this.defaultProfilePool(client).catch(() => undefined));
+    this.profilePool ??= this.storagePool === undefined ? await this.defaultProfilePool(client).catch(() => undefined) : undefined;
+    const pool = this.storagePool ?? this.profilePool;
     if (pool === undefined) throw new TaskStartError(`task ${taskId}: no storage pool: the default profile has no root disk; give the agent --incus-storage-pool`);
     const body = {
       name,
@@ -709,15 +713,7 @@ export class IncusDriver implements TaskDriver {
 
   // ---- watching ----
 
-  private track(options: {
-    taskId: string;
-    instance: string;
-    operationId: string;
-    startedAt: string;
-    memoryBytes: number | undefined;
-    logs: TaskLogSink | undefined;
-    offsets: { stdout: number; stderr: number };
-  }): TrackedTask {
+  private track(options: Pick<TrackedTask, 'taskId' | 'instance' | 'operationId' | 'startedAt' | 'memoryBytes' | 'logs' | 'offsets'>): TrackedTask {
     let resolveExit!: (exit: ExitResult) => void;
     let rejectExit!: (err: Error) => void;
     const exited = new Promise<ExitResult>((resolve, reject) => {
