@@ -9,7 +9,7 @@ import type { ResourceKind } from '../api/kind.js';
 import { openApiV2Json, openApiV2Protobuf } from '../api/openapi.js';
 import type { LogStore } from '../logs/log-store.js';
 import type { Store } from '../store/store.js';
-import type { Authenticator } from './authn.js';
+import { PRINCIPAL, type Authenticator } from './authn.js';
 import { apiGroupDocument, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { jobLogRoutes, type JobLogRoutes } from './job-log-routes.js';
 import { jobRetryRoutes } from './job-retry.js';
@@ -28,6 +28,7 @@ import {
   type ErrorContext,
 } from './status.js';
 import { WatchHub } from './watch.js';
+import { REQUEST_INFO, resolveRequestInfo } from './request-info.js';
 
 export interface ApiServerDeps {
   readonly store: Store;
@@ -69,6 +70,10 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(helmet());
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    res.locals[REQUEST_INFO] = resolveRequestInfo(req.method, req.path, req.query as Record<string, unknown>);
+    next();
+  });
   app.use(requestLog(logger));
   app.use(corsMiddleware(deps.allowedOrigins ?? []));
 
@@ -86,7 +91,7 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
   app.use(async (req: Request, res: Response, next: NextFunction) => {
     const principal = await auth.authenticate(req);
     if (principal === undefined) throw unauthorized();
-    res.locals.principal = principal;
+    res.locals[PRINCIPAL] = principal;
     next();
   });
 

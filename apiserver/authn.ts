@@ -7,6 +7,9 @@ export interface Principal {
   readonly role: string;
 }
 
+/** res.locals key of the authenticated Principal, set by the API server's authentication middleware. */
+export const PRINCIPAL = 'principal';
+
 export interface Authenticator {
   /** Routes served without authentication under /api/v1/auth (e.g. POST /api/v1/auth/login). */
   readonly routes: Router;
