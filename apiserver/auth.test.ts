@@ -17,6 +17,7 @@ import {
   JWT_AUDIENCE,
   JWT_ISSUER,
   JwtAuthenticator,
+  JWT_SECRET_KEY,
   loadJwtSecret,
   setUpAuth,
   type Auth,
@@ -410,5 +411,47 @@ void describe('users', () => {
     assert.equal((await users.get('dave'))!.role, 'viewer');
     await assert.rejects(users.create('Bad/Name', 'viewer', 'password-ok'), /username must match/);
     await assert.rejects(users.create('frank', 'root' as 'admin', 'password-ok'), /role must be one of admin, operator, viewer/);
+  });
+});
+
+void describe('JWT secret shared through the store', () => {
+  let dir: string;
+  let store: SqliteStore;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'os-shared-secret-'));
+    store = SqliteStore.open({ path: join(dir, 'state.db') });
+  });
+  after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  void it('creates one secret in the store when several servers start at once, and writes no file', async () => {
+    const { logger } = capturingLogger();
+    const results = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => loadJwtSecret({ dataDir: join(dir, `server-${i}`), logger, store })),
+    );
+    assert.equal(new Set(results.map((r) => r.secret.toString('hex'))).size, 1);
+    assert.ok(results.every((r) => r.path === undefined));
+    const kv = await store.get(JWT_SECRET_KEY);
+    assert.equal(kv?.value, results[0]!.secret.toString('utf8'));
+    assert.ok(results[0]!.secret.length >= 32);
+    await assert.rejects(stat(join(dir, 'server-0', 'jwt-secret')), { code: 'ENOENT' });
+    // a later start reads the same secret
+    const again = await loadJwtSecret({ dataDir: join(dir, 'server-9'), logger, store });
+    assert.deepEqual(again.secret, results[0]!.secret);
+  });
+
+  void it('refuses a stored secret that is too short, naming the key', async () => {
+    const { logger } = capturingLogger();
+    await store.put(JWT_SECRET_KEY, 'short');
+    await assert.rejects(loadJwtSecret({ dataDir: dir, logger, store }), new RegExp(JWT_SECRET_KEY));
+    await store.delete(JWT_SECRET_KEY);
+  });
+
+  void it('prefers JWT_SECRET over the store', async () => {
+    const { logger } = capturingLogger();
+    const jwtSecret = 'x'.repeat(40);
+    assert.equal((await loadJwtSecret({ dataDir: dir, logger, store, jwtSecret })).secret.toString(), jwtSecret);
   });
 });

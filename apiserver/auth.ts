@@ -7,7 +7,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import jwt from 'jsonwebtoken';
 import type { Logger } from 'winston';
 import type { Status, StatusReason } from '../api/meta.js';
-import { StoreUnavailableError, type Store } from '../store/store.js';
+import { ConflictError, StoreUnavailableError, type Store } from '../store/store.js';
 import type { Authenticator, Principal } from './authn.js';
 import { LoginThrottle } from './login-throttle.js';
 import { createSecretFile, readSecretFile, writeSecretFile } from './secret-file.js';
@@ -233,11 +233,20 @@ export class JwtAuthenticator implements Authenticator {
   }
 }
 
-/** Resolves the JWT secret: the given one (JWT_SECRET), else `<dataDir>/jwt-secret`, created once. */
+/** Where servers sharing one store (etcd) keep the generated JWT secret. */
+export const JWT_SECRET_KEY = '/registry/secrets/jwt-secret';
+
+/**
+ * Resolves the JWT secret: the given one (JWT_SECRET); else, with `store` (several servers on one
+ * etcd), the secret kept in the store under JWT_SECRET_KEY, created once by whichever server comes
+ * first; else `<dataDir>/jwt-secret` (mode 0600), created once.
+ */
 export async function loadJwtSecret(options: {
   readonly dataDir: string;
   readonly jwtSecret?: string;
   readonly logger: Logger;
+  /** Share a generated secret through this store instead of a file in the data dir. */
+  readonly store?: Store;
 }): Promise<{ secret: Buffer; path?: string }> {
   if (options.jwtSecret !== undefined) {
     const secret = Buffer.from(options.jwtSecret, 'utf8');
@@ -250,6 +259,7 @@ export async function loadJwtSecret(options: {
     options.logger.info('using the JWT secret from JWT_SECRET');
     return { secret };
   }
+  if (options.store !== undefined) return { secret: await sharedJwtSecret(options.store, options.logger) };
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const path = join(options.dataDir, JWT_SECRET_FILE);
   if (await createSecretFile(path, randomBytes(48).toString('base64url') + '\n')) {
@@ -266,6 +276,35 @@ export async function loadJwtSecret(options: {
   }
   options.logger.info('JWT secret loaded', { path });
   return { secret, path };
+}
+
+/** The secret under JWT_SECRET_KEY; the first server to start creates it (ifAbsent), the others read it. */
+async function sharedJwtSecret(store: Store, logger: Logger): Promise<Buffer> {
+  const read = async (): Promise<Buffer | undefined> => {
+    const kv = await store.get(JWT_SECRET_KEY);
+    if (kv === undefined) return undefined;
+    const secret = Buffer.from(kv.value.trim(), 'utf8');
+    if (secret.length < MIN_JWT_SECRET_BYTES) {
+      throw new Error(`the JWT secret in the store (${JWT_SECRET_KEY}) holds fewer than ${MIN_JWT_SECRET_BYTES} bytes; delete the key to generate a new one`);
+    }
+    return secret;
+  };
+  const existing = await read();
+  if (existing !== undefined) {
+    logger.info('JWT secret loaded from the store', { key: JWT_SECRET_KEY });
+    return existing;
+  }
+  const generated = randomBytes(48).toString('base64url');
+  try {
+    await store.put(JWT_SECRET_KEY, generated, { ifAbsent: true });
+    logger.info('generated a JWT secret and stored it for every server on this store', { key: JWT_SECRET_KEY });
+    return Buffer.from(generated, 'utf8');
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err;
+    const raced = await read(); // another server created it first
+    if (raced === undefined) throw new Error(`the JWT secret key ${JWT_SECRET_KEY} was created and deleted while starting`, { cause: err });
+    return raced;
+  }
 }
 
 /**
@@ -314,6 +353,8 @@ export interface AuthOptions {
   readonly tokenTtlSeconds?: number;
   readonly bcryptCost?: number;
   readonly now?: () => number;
+  /** Keep a generated JWT secret in the store (servers sharing one etcd) rather than in the data dir. */
+  readonly shareSecretThroughStore?: boolean;
 }
 
 export interface Auth {
@@ -327,7 +368,12 @@ export interface Auth {
 
 /** Loads the JWT secret, bootstraps the admin user and returns a ready authenticator. */
 export async function setUpAuth(options: AuthOptions): Promise<Auth> {
-  const { secret, path } = await loadJwtSecret(options);
+  const { secret, path } = await loadJwtSecret({
+    dataDir: options.dataDir,
+    jwtSecret: options.jwtSecret,
+    logger: options.logger,
+    store: options.shareSecretThroughStore === true ? options.store : undefined,
+  });
   const users = new UserRegistry(options.store, { bcryptCost: options.bcryptCost, now: options.now });
   const admin = await bootstrapAdmin({ users, dataDir: options.dataDir, logger: options.logger });
   await users.prepare();

@@ -211,4 +211,18 @@ void describe('startServer on a shared etcd', () => {
       await Promise.all(servers.map((s) => s.close()));
     }
   });
+
+  void it('without JWT_SECRET, servers on one etcd share the generated secret through the store and accept each other\'s tokens', async () => {
+    const flags = { etcdEndpoints: [etcd.endpoint], etcdPrefix: '/generated-secret' };
+    const servers = await Promise.all([startServer(options(join(dir, 'c'), flags), { logger }), startServer(options(join(dir, 'd'), flags), { logger })]);
+    try {
+      const [c, d] = servers as [RunningServer, RunningServer];
+      for (const s of [c, d]) await assert.rejects(stat(join(s.adminPasswordPath, '..', 'jwt-secret')), { code: 'ENOENT' });
+      const tokenFromC = (await c.mintToken('admin')).token;
+      const res = await fetch(`${d.httpUrl}/apis/openscheduler.io/v1/jobs`, { headers: { authorization: `Bearer ${tokenFromC}` } });
+      assert.equal(res.status, 200);
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  });
 });

@@ -151,6 +151,8 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
       jwtSecret: options.jwtSecret,
       tokenTtlSeconds: options.tokenTtlSeconds,
       bcryptCost: options.bcryptCost,
+      // servers sharing one etcd must sign and check tokens with the same key
+      shareSecretThroughStore: options.store.type === 'etcd',
     }).catch((err: unknown) => {
       throw new StartupError(`authentication set-up failed: ${errorText(err)}`, { cause: err });
     });
