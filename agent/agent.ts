@@ -132,6 +132,22 @@ export interface AgentOptions {
   random?: () => number;
 }
 
+/** What the agent's metrics and health endpoints read (Agent.status()); a snapshot. */
+export interface AgentStatus {
+  /** A registration succeeded and the session it began runs (false again while registering anew). */
+  readonly registered: boolean;
+  /** Registered, and the last heartbeat (or the registration) succeeded. */
+  readonly connected: boolean;
+  /** Tasks running or being stopped, per configured driver name (every driver listed, 0 included). */
+  readonly tasksRunning: Readonly<Record<string, number>>;
+  /** Task starts since the agent was made, per driver name (configured ones; else "other") and result. */
+  readonly taskStarts: readonly { readonly driver: string; readonly result: 'started' | 'failed'; readonly count: number }[];
+  /** The last fingerprint of every configured driver (unhealthy until the first one). */
+  readonly drivers: readonly { readonly name: string; readonly healthy: boolean }[];
+  /** Log bytes the control plane has acknowledged. */
+  readonly logBytesShipped: number;
+}
+
 /** A bad option: names the field and the rule. */
 export class AgentOptionsError extends Error {
   constructor(
@@ -259,6 +275,11 @@ export class Agent {
   private started = false;
   private closing = false;
   private detaching = false;
+  private registered = false;
+  /** The last register or heartbeat call succeeded. */
+  private contactOk = false;
+  /** "driver/result" -> count. */
+  private readonly taskStarts = new Map<string, number>();
 
   constructor(private readonly options: AgentOptions) {
     validateOptions(options);
@@ -302,6 +323,27 @@ export class Agent {
     return [...this.attempts.values()].filter((a) => a.live).map((a) => ({ jobUid: a.uid, attempt: a.number }));
   }
 
+  /** A snapshot of the agent's state for its metrics and health endpoints. */
+  status(): AgentStatus {
+    const names = this.options.drivers.map((d) => d.name);
+    const tasksRunning: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+    for (const a of this.attempts.values()) {
+      if ((a.phase === 'running' || a.phase === 'stopping') && a.driver !== undefined) tasksRunning[a.driver.name] = (tasksRunning[a.driver.name] ?? 0) + 1;
+    }
+    const health = new Map(this.fingerprints.map((f) => [f.info.name, f.info.healthy]));
+    return {
+      registered: this.registered,
+      connected: this.registered && this.contactOk && !this.closing,
+      tasksRunning,
+      taskStarts: [...this.taskStarts].map(([key, count]) => {
+        const slash = key.lastIndexOf('/');
+        return { driver: key.slice(0, slash), result: key.slice(slash + 1) as 'started' | 'failed', count };
+      }),
+      drivers: names.map((name) => ({ name, healthy: health.get(name) === true })),
+      logBytesShipped: this.logs.bytesShipped(),
+    };
+  }
+
   /** Runs until `signal` aborts, then shuts down per shutdownMode. Call once. */
   async run(signal: AbortSignal): Promise<void> {
     if (this.started) throw new Error('Agent.run may be called only once');
@@ -318,7 +360,12 @@ export class Agent {
       while (!signal.aborted) {
         const heartbeatMs = await this.register(signal);
         if (heartbeatMs === undefined) break;
-        await this.runSession(heartbeatMs, signal);
+        this.registered = true;
+        try {
+          await this.runSession(heartbeatMs, signal);
+        } finally {
+          this.registered = false;
+        }
       }
     } finally {
       await this.shutdown();
@@ -439,6 +486,7 @@ export class Agent {
           return;
         }
         failures++;
+        this.contactOk = false;
         this.logger.warn('heartbeat failed', { server: this.client.address, code: status[code], error: errorMessage(err), failures });
       }
       if (!(await sleep(this.clock, intervalMs, signal))) return;
@@ -446,6 +494,7 @@ export class Agent {
   }
 
   private noteContact(): void {
+    this.contactOk = true;
     this.lastContact = this.clock.now();
     if (this.fenced) this.logger.info('contact with the control plane restored after self-fencing');
     this.fenced = false;
@@ -617,6 +666,7 @@ export class Agent {
     const driver = this.healthyDriver(a.driver);
     if (!driver) {
       const have = this.advertised().map((d) => d.name);
+      this.countStart(a.driver, 'failed');
       this.failStart(attempt, REASON_DRIVER_UNAVAILABLE, `no healthy driver "${a.driver}" on this node (healthy: ${have.join(', ') || 'none'})`);
       return;
     }
@@ -628,9 +678,11 @@ export class Agent {
       this.logs.remove(taskId);
       const reason = err instanceof InvalidTaskConfigError ? REASON_INVALID_TASK_CONFIG : REASON_START_FAILED;
       this.logger.warn('task failed to start', { taskId, driver: driver.name, error: errorMessage(err) });
+      this.countStart(driver.name, 'failed');
       this.failStart(attempt, reason, errorMessage(err));
       return;
     }
+    this.countStart(driver.name, 'started');
     attempt.driver = driver;
     attempt.phase = 'running';
     attempt.state.handle = handle;
@@ -706,6 +758,13 @@ export class Agent {
       if (!attempt.state.endReported && !attempt.dropped) this.enqueueReport(attempt, exitReport(exit, attempt.state.handle?.startedAt, attempt.state.stopReason));
     }
     this.maybeFinalize(attempt);
+  }
+
+  /** Counts a start for status(); a driver this agent does not have is counted as "other" (bounded labels). */
+  private countStart(driver: string, result: 'started' | 'failed'): void {
+    const name = this.options.drivers.some((d) => d.name === driver) ? driver : 'other';
+    const key = `${name}/${result}`;
+    this.taskStarts.set(key, (this.taskStarts.get(key) ?? 0) + 1);
   }
 
   private failStart(attempt: Attempt, reason: string, message: string): void {

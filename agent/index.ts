@@ -1,5 +1,5 @@
 // The node agent's public surface, for the daemon's composition root (`openscheduler agent`).
-export { Agent, AgentOptionsError, createAgent, type AgentOptions, type ShutdownMode } from './agent.js';
+export { Agent, AgentOptionsError, createAgent, type AgentOptions, type AgentStatus, type ShutdownMode } from './agent.js';
 export { AgentStateDir } from './state-dir.js';
 export { detectCapacity } from './node-info.js';
 export { HollowDriver, type HollowDriverOptions } from './drivers/hollow-driver.js';

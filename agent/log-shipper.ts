@@ -68,10 +68,13 @@ class StreamState {
   spilled = false;
   truncatedAt: number | undefined;
   file: string | undefined;
+  /** The highest offset ever acknowledged (bytes below it count as shipped once). */
+  highestAcked: number;
 
   constructor(progress: StreamProgress) {
     this.received = progress.acked;
     this.acked = progress.acked;
+    this.highestAcked = progress.acked;
     this.bufferStart = progress.acked;
     this.complete = progress.complete;
   }
@@ -160,6 +163,8 @@ export class LogShipper {
   private retryAt = 0;
   private flushing: Promise<void> | undefined;
   private closed = false;
+  /** Log bytes the server acknowledged (new bytes only: a resend after an ack moved back counts once). */
+  private shippedBytes = 0;
   /** Every task waiting for its logs listens to it: as many listeners as tasks, by design. */
   private readonly lifetime = unlimitedListeners(new AbortController());
 
@@ -223,6 +228,11 @@ export class LogShipper {
     logs.abandoned = true;
     for (const name of STREAMS) logs.bufferedBytes -= logs.streams[name].dropBuffer();
     this.notify(logs);
+  }
+
+  /** Log bytes the control plane has acknowledged since this shipper was made (for metrics). */
+  bytesShipped(): number {
+    return this.shippedBytes;
   }
 
   /** True once the attempt's logs are delivered (or abandoned), or when it is unknown. */
@@ -444,6 +454,10 @@ export class LogShipper {
       const entry = ack.offsets.find((o) => o.jobUid === logs.jobUid && o.attempt === logs.attempt && o.stream === PROTO_STREAM[name]);
       if (!entry) continue;
       if (entry.nextOffset > s.acked || (entry.complete && !s.complete)) moved = true;
+      if (entry.nextOffset > s.highestAcked) {
+        this.shippedBytes += entry.nextOffset - s.highestAcked;
+        s.highestAcked = entry.nextOffset;
+      }
       s.acked = entry.nextOffset;
       s.complete = entry.complete;
       logs.bufferedBytes -= s.complete ? s.dropBuffer() : s.trimTo(s.acked);

@@ -3,7 +3,8 @@
 //
 // Contract:
 // - Authentication and authorization: agent-auth.ts (node tokens; the join token for Register
-//   only). Every node name and job attempt a request names must be the caller's.
+//   only; with mTLS, the client certificate must name the node). Every node name and job attempt
+//   a request names must be the caller's.
 // - Register / Heartbeat: node-registration.ts. A heartbeat listing running attempts that are
 //   not assigned to the node for longer than `strayGraceMs` makes the node's agent take a fresh
 //   snapshot (the hub ends its watch with OUT_OF_RANGE): the snapshot does not hold those
@@ -40,7 +41,7 @@ import type { Informer } from '../controllers/runtime/informer.js';
 import { errorMessage, silentLogger, type Logger } from '../controllers/runtime/logger.js';
 import type { LogStore } from '../logs/log-store.js';
 import type { Store } from '../store/store.js';
-import { AgentAuthenticator, requireNode, type AgentCaller } from './agent-auth.js';
+import { AgentAuthenticator, requireCertificateFor, requireNode, type AgentCaller } from './agent-auth.js';
 import { AssignmentHub } from './assignment-hub.js';
 import { AssignmentStream } from './assignment-stream.js';
 import { AgentApiError, outOfRange, toServiceError, unauthenticated, unavailable } from './errors.js';
@@ -65,7 +66,10 @@ export interface AgentEndpointOptions {
   readonly leaseTtlSeconds?: number;
   /** How often agents heartbeat. Default 10. */
   readonly heartbeatIntervalSeconds?: number;
-  /** Default: insecure (tests, loopback). */
+  /**
+   * Default: insecure (tests, loopback). With credentials that require client certificates
+   * (mTLS), every call's certificate must name the caller's node (agent-auth.ts).
+   */
   readonly credentials?: grpc.ServerCredentials;
   /** BOOKMARK (and token re-check) interval of idle watches. Default 30 s. */
   readonly bookmarkIntervalMs?: number;
@@ -112,6 +116,8 @@ export class AgentEndpoint {
   private readonly inflight = new Set<Promise<unknown>>();
   /** node -> "uid/attempt" -> when first seen running without being assigned. */
   private readonly strays = new Map<string, Map<string, number>>();
+  /** node -> how many of its assignment watches are open (subscribed, not yet ended). */
+  private readonly openWatches = new Map<string, number>();
   private listening = false;
   private closed: Promise<void> | undefined;
 
@@ -187,6 +193,11 @@ export class AgentEndpoint {
     return bound;
   }
 
+  /** How many distinct nodes have an assignment watch open on this server now (for metrics). */
+  connectedAgents(): number {
+    return this.openWatches.size;
+  }
+
   /** Ends every call and stops the server; resolves when every handler is done. Idempotent. */
   close(): Promise<void> {
     return (this.closed ??= this.shutdown());
@@ -254,7 +265,8 @@ export class AgentEndpoint {
   }
 
   private async register(call: grpc.ServerUnaryCall<RegisterRequest, RegisterResponse>): Promise<RegisterResponse> {
-    const caller = await this.auth.authenticate(call.metadata);
+    const caller = await this.auth.authenticate(call);
+    requireCertificateFor(caller, call.request.nodeName);
     const registered = await this.nodes.register(caller, call.request);
     this.strays.delete(call.request.nodeName);
     return {
@@ -266,7 +278,7 @@ export class AgentEndpoint {
   }
 
   private async heartbeat(call: grpc.ServerUnaryCall<HeartbeatRequest, HeartbeatResponse>): Promise<HeartbeatResponse> {
-    const caller = await this.auth.authenticateNode(call.metadata);
+    const caller = await this.auth.authenticateNode(call);
     await this.nodes.heartbeat(caller, call.request);
     this.checkStrays(caller.nodeName, call.request);
     return {};
@@ -297,7 +309,7 @@ export class AgentEndpoint {
   }
 
   private async reportStatus(call: grpc.ServerUnaryCall<StatusReport, StatusAck>, signal: AbortSignal): Promise<StatusAck> {
-    const caller = await this.auth.authenticateNode(call.metadata);
+    const caller = await this.auth.authenticateNode(call);
     await this.waitForHub(signal);
     return this.reports.report(caller, call.request, signal);
   }
@@ -310,9 +322,10 @@ export class AgentEndpoint {
   private async watchAssignments(call: grpc.ServerWritableStream<WatchAssignmentsRequest, AssignmentEvent>): Promise<void> {
     const signal = this.callSignal(call);
     let stream: AssignmentStream | undefined;
+    let subscribedNode: string | undefined;
     try {
       if (signal.aborted) throw unavailable('the agent endpoint is shutting down');
-      const caller = await this.auth.authenticateNode(call.metadata);
+      const caller = await this.auth.authenticateNode(call);
       const nodeName = checkNodeName(call.request.nodeName);
       requireNode(caller, nodeName);
       const fromRevision = checkRevision(call.request.fromRevision);
@@ -335,6 +348,8 @@ export class AgentEndpoint {
         const result = this.hub.subscribe(nodeName, fromRevision, watch);
         if (result.kind === 'subscribed') {
           watch.start(result.initial, result.unsubscribe);
+          this.openWatches.set(nodeName, (this.openWatches.get(nodeName) ?? 0) + 1);
+          subscribedNode = nodeName;
           break;
         }
         if (this.clock.now() >= deadline || !(await sleep(this.clock, 25, signal))) {
@@ -346,6 +361,12 @@ export class AgentEndpoint {
       const error = this.failure('WatchAssignments', err);
       if (stream !== undefined) stream.end(new AgentApiError(error.code ?? grpc.status.INTERNAL, error.details ?? 'internal error'));
       else if (!call.destroyed) call.emit('error', error);
+    } finally {
+      if (subscribedNode !== undefined) {
+        const left = (this.openWatches.get(subscribedNode) ?? 1) - 1;
+        if (left > 0) this.openWatches.set(subscribedNode, left);
+        else this.openWatches.delete(subscribedNode);
+      }
     }
   }
 
@@ -359,7 +380,7 @@ export class AgentEndpoint {
     let caller: Extract<AgentCaller, { kind: 'node' }>;
     try {
       if (signal.aborted) throw unavailable('the agent endpoint is shutting down');
-      caller = await this.auth.authenticateNode(call.metadata);
+      caller = await this.auth.authenticateNode(call);
       await this.waitForHub(signal);
     } catch (err) {
       respond(this.failure('StreamLogs', err));

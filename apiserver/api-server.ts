@@ -29,6 +29,13 @@ import {
 } from './status.js';
 import { WatchHub } from './watch.js';
 import { REQUEST_INFO, resolveRequestInfo } from './request-info.js';
+import type { AuditQuery, AuditSink } from './audit-log.js';
+import { auditMiddleware } from './audit-middleware.js';
+import { auditRoutes } from './audit-routes.js';
+import { apiMetricsMiddleware, CORE_RESOURCES, type ApiServerMetrics } from './api-metrics.js';
+import { readinessHandler, ReadinessError, type ReadinessCheck } from './readiness.js';
+import { authorization } from './authorization.js';
+import { userRoutes, whoAmIRoutes, type UserRoutesDeps } from './user-routes.js';
 
 export interface ApiServerDeps {
   readonly store: Store;
@@ -45,6 +52,14 @@ export interface ApiServerDeps {
   readonly logs?: LogStore;
   /** Origins a browser may call the API from (checked with checkAllowedOrigins). Default none. */
   readonly allowedOrigins?: readonly string[];
+  /** The audit log: records written by the audit middleware, served at /api/v1/audit. Default: no audit trail (request ids only). */
+  readonly audit?: AuditSink & AuditQuery;
+  /** Request metrics (every request, 401s included) and the /metrics exposition (authenticated). Default: no /metrics. */
+  readonly metrics?: ApiServerMetrics;
+  /** /readyz checks besides `store` (e.g. caches synced, leader known). Default none. */
+  readonly readinessChecks?: readonly ReadinessCheck[];
+  /** User management under /api/v1/users. Default: not served (/api/v1/whoami always is). */
+  readonly users?: UserRoutesDeps;
 }
 
 export interface ApiServer {
@@ -53,7 +68,7 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-/** /readyz answers 503 when the store does not answer within this time. */
+/** /readyz answers 503 when the store (or any other check) does not answer within this time. */
 export const READINESS_TIMEOUT_MS = 1000;
 export const DEFAULT_WATCH_BOOKMARK_INTERVAL_MS = 60_000;
 
@@ -74,6 +89,10 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
     res.locals[REQUEST_INFO] = resolveRequestInfo(req.method, req.path, req.query as Record<string, unknown>);
     next();
   });
+  app.use(auditMiddleware({ sink: deps.audit, logger, now }));
+  if (deps.metrics !== undefined) {
+    app.use(apiMetricsMiddleware(deps.metrics, new Set([...kinds.map((k) => k.plural), ...CORE_RESOURCES])));
+  }
   app.use(requestLog(logger));
   app.use(corsMiddleware(deps.allowedOrigins ?? []));
 
@@ -82,10 +101,15 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
     res.status(200).type('text/plain').send('ok');
   };
   app.get(['/healthz', '/livez', '/health'], ok);
-  app.get('/readyz', async (_req, res) => {
-    const ready = await answersWithin(() => store.currentRevision(), READINESS_TIMEOUT_MS);
-    res.status(ready ? 200 : 503).type('text/plain').send(ready ? 'ok' : 'not ready');
-  });
+  const storeCheck: ReadinessCheck = {
+    name: 'store',
+    check: () =>
+      store.currentRevision().then(
+        () => undefined,
+        () => Promise.reject(new ReadinessError('the store does not answer')),
+      ),
+  };
+  app.get('/readyz', readinessHandler([storeCheck, ...(deps.readinessChecks ?? [])], READINESS_TIMEOUT_MS));
 
   app.use('/api/v1/auth', auth.routes);
   app.use(async (req: Request, res: Response, next: NextFunction) => {
@@ -94,6 +118,7 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
     res.locals[PRINCIPAL] = principal;
     next();
   });
+  app.use(authorization());
 
   const getOnly =
     (body: (req: Request) => unknown) =>
@@ -112,9 +137,20 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
   );
   app.all('/version', getOnly(() => versionInfo()));
   app.all('/openapi/v2', openApiHandler(kinds));
+  const metrics = deps.metrics;
+  if (metrics !== undefined) {
+    app.all('/metrics', async (req: Request, res: Response) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req.method);
+      const text = await metrics.render();
+      res.status(200).type(metrics.contentType).send(text);
+    });
+  }
 
   app.use(eventRoutes({ store }));
+  app.use(auditRoutes(deps.audit));
   app.use(nodeTokenRoutes(deps.nodeTokens ?? new NodeTokenRegistry(store, { now: () => now().getTime() })));
+  app.use(whoAmIRoutes());
+  if (deps.users !== undefined) app.use(userRoutes(deps.users));
   const jobKind = kinds.find((k) => k.kind === 'Job' && k.group === 'openscheduler.io');
   if (jobKind !== undefined) app.use(jobRetryRoutes({ store, jobKind, now, logger }));
   let logRoutes: JobLogRoutes | undefined;
@@ -180,19 +216,6 @@ function openApiHandler(kinds: readonly ResourceKind[]) {
       .type(protobuf ? 'application/octet-stream' : 'application/json')
       .send(protobuf ? docs.protobuf : docs.json);
   };
-}
-
-/** Resolves true when `probe` succeeds within `timeoutMs`; false on error or timeout. No timer outlives it. */
-async function answersWithin(probe: () => Promise<unknown>, timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  try {
-    return await Promise.race([probe().then(() => true, () => false), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Errors from express itself and third-party middleware (http-errors): 4xx with their message. */

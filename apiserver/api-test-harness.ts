@@ -12,7 +12,7 @@ import type { ResourceKind } from '../api/kind.js';
 import type { LogStore } from '../logs/log-store.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
-import { createApiServer, type ApiServer } from './api-server.js';
+import { createApiServer, type ApiServer, type ApiServerDeps } from './api-server.js';
 import type { Authenticator, Principal } from './authn.js';
 
 export const TEST_TOKEN = 'test-token-0123456789';
@@ -40,6 +40,8 @@ export interface TestServerOptions {
   /** Serves job logs (the /log route) from this store. */
   readonly logs?: LogStore;
   readonly allowedOrigins?: readonly string[];
+  /** More or other dependencies of the API server (e.g. a real authenticator and user management), built on the store. */
+  readonly deps?: (store: Store) => Partial<ApiServerDeps>;
 }
 
 export interface TestResponse {
@@ -85,6 +87,7 @@ export class TestServer {
       watchBookmarkIntervalMs: options.watchBookmarkIntervalMs,
       logs: options.logs,
       allowedOrigins: options.allowedOrigins,
+      ...options.deps?.(store),
     });
     const http = createServer(api.app);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));

@@ -1,5 +1,17 @@
 // Authentication: password login that issues JWTs (HS256), bearer-token checks, and the first-start
 // bootstrap of the admin user and the JWT secret. Implements the Authenticator of authn.ts.
+//
+// Token revocation: a token is refused when it was issued before its user's createdAt (an earlier
+// user of that name) or before the user's last password or role change (UserRecord.updatedAt and
+// passwordChangedAt, stamped in ms). `iat` counts whole seconds, so a token issued in the same
+// second as a change could be from before or after it; tokens therefore also carry `iat_ms`, the
+// issue time in ms, and are compared to the change to the millisecond: a token minted right after
+// a change (e.g. the login that follows a password change) works at once, one minted before it is
+// void. A login's issue time is taken BEFORE its password check, so a login that checked the old
+// password and signed after the change is void too. A token without `iat_ms` counts as issued at
+// the start of its second (so one from the same second as a change is refused).
+// Servers cache user records for USER_CACHE_TTL_MS: a change made through this process's
+// UserRegistry drops its entry at once; other servers sharing the store notice within 5 s.
 import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,11 +20,13 @@ import jwt from 'jsonwebtoken';
 import type { Logger } from 'winston';
 import type { Status, StatusReason } from '../api/meta.js';
 import { ConflictError, StoreUnavailableError, type Store } from '../store/store.js';
+import { ATTEMPTED_USERNAME } from './audit-middleware.js';
 import type { Authenticator, Principal } from './authn.js';
 import { LoginThrottle } from './login-throttle.js';
 import { createSecretFile, readSecretFile, writeSecretFile } from './secret-file.js';
 import { failureStatus } from './status.js';
 import {
+  credentialsChangedAtMs,
   InvalidFieldError,
   UserExistsError,
   UserRegistry,
@@ -31,8 +45,13 @@ export const MIN_JWT_SECRET_BYTES = 32;
 export const JWT_SECRET_FILE = 'jwt-secret';
 export const ADMIN_PASSWORD_FILE = 'admin-password';
 export const ADMIN_USERNAME = 'admin';
-/** How long authenticate() trusts a user lookup (a deleted user loses access within this time). */
-const USER_CACHE_TTL_MS = 5000;
+/**
+ * How long authenticate() trusts a user lookup: a user deleted or changed through another server
+ * sharing the store loses access (or old tokens) within this time.
+ */
+export const USER_CACHE_TTL_MS = 5000;
+/** The private claim holding the issue time in ms (see the header). */
+const ISSUED_AT_MS_CLAIM = 'iat_ms';
 const USER_CACHE_MAX = 1000;
 const LOGIN_BODY_LIMIT = '16kb';
 
@@ -74,6 +93,17 @@ interface CachedUser {
   readonly until: number;
 }
 
+/** The outcome of checking a user's current password (see verifyCurrentPassword). */
+export type PasswordCheck = { readonly ok: true } | { readonly ok: false; readonly retryAfterSeconds?: number };
+
+/** When a token was issued, in ms: its iat_ms claim when consistent with iat, else the start of its iat second. */
+function issuedAtMs(claims: jwt.JwtPayload): number {
+  const iat = claims.iat!;
+  const ms: unknown = claims[ISSUED_AT_MS_CLAIM];
+  if (typeof ms === 'number' && Number.isFinite(ms) && Math.floor(ms / 1000) === iat) return ms;
+  return iat * 1000;
+}
+
 /** Issues and checks HS256 JWTs (iss openscheduler, aud openscheduler-api, sub = user name, role claim). */
 export class JwtAuthenticator implements Authenticator {
   readonly routes: Router;
@@ -85,6 +115,8 @@ export class JwtAuthenticator implements Authenticator {
   private readonly now: () => number;
   private readonly throttle: LoginThrottle;
   private readonly cache = new Map<string, CachedUser>();
+  /** Bumped whenever an entry is dropped, so that a lookup begun before cannot re-cache a stale record. */
+  private cacheEpoch = 0;
 
   constructor(options: JwtAuthenticatorOptions) {
     if (options.secret.length < MIN_JWT_SECRET_BYTES) {
@@ -98,15 +130,19 @@ export class JwtAuthenticator implements Authenticator {
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
     this.throttle = options.loginThrottle ?? new LoginThrottle({ now: this.now });
+    this.users.onChange((name) => this.forgetUser(name));
     this.routes = this.buildRoutes();
   }
 
-  /** Signs a token for a principal, valid for `ttlSeconds` (default: the configured lifetime). */
-  sign(principal: Principal, ttlSeconds = this.ttlSeconds): IssuedToken {
+  /**
+   * Signs a token for a principal, valid for `ttlSeconds` (default: the configured lifetime) from
+   * `issuedAt` (ms; default now). Pass the time the user's credentials were checked as `issuedAt`.
+   */
+  sign(principal: Principal, ttlSeconds = this.ttlSeconds, issuedAt = this.now()): IssuedToken {
     if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new RangeError('token lifetime must be a positive number of seconds');
-    const iat = Math.floor(this.now() / 1000);
+    const iat = Math.floor(issuedAt / 1000);
     const exp = iat + ttlSeconds;
-    const token = jwt.sign({ role: principal.role, iat, exp }, this.secret, {
+    const token = jwt.sign({ role: principal.role, iat, exp, [ISSUED_AT_MS_CLAIM]: Math.floor(issuedAt) }, this.secret, {
       algorithm: JWT_ALGORITHM,
       issuer: JWT_ISSUER,
       audience: JWT_AUDIENCE,
@@ -117,9 +153,34 @@ export class JwtAuthenticator implements Authenticator {
 
   /** Mints a token for an existing user (e.g. for the config files `dev` writes). Throws if the user is unknown. */
   async mintToken(username: string, ttlSeconds = this.ttlSeconds): Promise<IssuedToken> {
+    const readAt = this.now();
     const user = await this.users.get(username);
     if (!user) throw new Error(`cannot mint a token: user "${username}" does not exist`);
-    return this.sign({ username: user.name, role: user.role }, ttlSeconds);
+    return this.sign({ username: user.name, role: user.role }, ttlSeconds, readAt);
+  }
+
+  /**
+   * Checks that `password` is `username`'s current one (e.g. before a user changes their own
+   * password). Failures count towards the login throttle of the name and address, and a throttled
+   * check fails with retryAfterSeconds without looking at the password.
+   */
+  async verifyCurrentPassword(username: string, password: string, address: string): Promise<PasswordCheck> {
+    const wait = this.throttle.retryAfterSeconds(username, address);
+    if (wait > 0) return { ok: false, retryAfterSeconds: wait };
+    const user = await this.users.verify(username, password);
+    if (!user) {
+      this.throttle.recordFailure(username, address);
+      this.logger.info('current password check failed', { username, address });
+      return { ok: false };
+    }
+    this.throttle.recordSuccess(username);
+    return { ok: true };
+  }
+
+  /** Drops the cached record of a user (called when the user changes in this process). */
+  forgetUser(username: string): void {
+    this.cacheEpoch++;
+    this.cache.delete(username);
   }
 
   /**
@@ -149,6 +210,9 @@ export class JwtAuthenticator implements Authenticator {
     if (!user) return undefined;
     // A token from before the user was (re)created belongs to an earlier user of that name.
     if (claims.iat < Math.floor(Date.parse(user.createdAt) / 1000)) return undefined;
+    // A password or role change voids the tokens issued before it (see the header).
+    const changedAt = credentialsChangedAtMs(user);
+    if (changedAt !== undefined && issuedAtMs(claims) < changedAt) return undefined;
     return { username: user.name, role: user.role };
   }
 
@@ -156,7 +220,9 @@ export class JwtAuthenticator implements Authenticator {
     const t = this.now();
     const hit = this.cache.get(name);
     if (hit && hit.until > t) return hit.user;
+    const epoch = this.cacheEpoch;
     const user = await this.users.get(name);
+    if (epoch !== this.cacheEpoch) return user;
     if (this.cache.size >= USER_CACHE_MAX) this.cache.clear();
     this.cache.set(name, { user, until: t + USER_CACHE_TTL_MS });
     return user;
@@ -175,6 +241,7 @@ export class JwtAuthenticator implements Authenticator {
       }
       const { username, password } = body as Record<string, unknown>;
       validateUsername(username);
+      res.locals[ATTEMPTED_USERNAME] = username; // the audit record's user (never the password)
       validatePassword(password);
       const address = req.socket.remoteAddress ?? 'unknown';
       const wait = this.throttle.retryAfterSeconds(username, address);
@@ -184,6 +251,7 @@ export class JwtAuthenticator implements Authenticator {
         res.status(429).json(status(429, 'TooManyRequests', `too many failed logins; try again in ${wait} s`));
         return;
       }
+      const checkedAt = this.now();
       const user = await this.users.verify(username, password);
       if (!user) {
         this.throttle.recordFailure(username, address);
@@ -192,7 +260,7 @@ export class JwtAuthenticator implements Authenticator {
         return;
       }
       this.throttle.recordSuccess(username);
-      const issued = this.sign({ username: user.name, role: user.role });
+      const issued = this.sign({ username: user.name, role: user.role }, this.ttlSeconds, checkedAt);
       this.logger.info('login', { username: user.name });
       res.status(200).json({ token: issued.token, expiresAt: issued.expiresAt, username: user.name, role: user.role });
     });

@@ -1,13 +1,14 @@
-// REST routes of node tokens (admin only; mounted behind the API server's authentication):
+// REST routes of node tokens (mounted behind the API server's authentication and authorization,
+// whose policy table allows them to admins only — see authorization.ts):
 //   POST   /api/v1/nodetokens        {nodeName, ttlSeconds?, description?} -> 201 with the token (shown once)
 //   GET    /api/v1/nodetokens        -> {kind: NodeTokenList, items} without secrets
 //   DELETE /api/v1/nodetokens/{id}   -> 200 Status Success | 404 Status
 // Every answer carries `Cache-Control: no-store`.
 import express, { type Request, type Response, type Router } from 'express';
-import type { Principal } from './authn.js';
+import { PRINCIPAL, type Principal } from './authn.js';
 import { NodeTokenNotFoundError, type NodeTokenRegistry } from './node-tokens.js';
 import { readObjectBody, requestMediaType } from './request-body.js';
-import { ApiError, failureStatus, methodNotAllowed, notFound, unsupportedMediaType, type ResourceRef } from './status.js';
+import { ApiError, failureStatus, methodNotAllowed, notFound, unauthorized, unsupportedMediaType, type ResourceRef } from './status.js';
 import { InvalidFieldError } from './users.js';
 
 export const NODE_TOKENS_PATH = '/api/v1/nodetokens';
@@ -20,11 +21,9 @@ function badField(field: string, message: string, reason = 'FieldValueInvalid'):
   return new ApiError(failureStatus(400, 'BadRequest', message, { causes: [{ reason, message, field }] }));
 }
 
-function requireAdmin(res: Response): Principal {
-  const principal = res.locals.principal as Principal | undefined;
-  if (principal?.role !== 'admin') {
-    throw new ApiError(failureStatus(403, 'Forbidden', 'node tokens can be managed by admins only', { group: '', kind: 'nodetokens' }));
-  }
+function principalOf(res: Response): Principal {
+  const principal = res.locals[PRINCIPAL] as Principal | undefined;
+  if (principal === undefined) throw unauthorized();
   return principal;
 }
 
@@ -47,12 +46,11 @@ export function nodeTokenRoutes(registry: NodeTokenRegistry): Router {
   const router = express.Router();
   router.use(NODE_TOKENS_PATH, (_req, res, next) => {
     res.set('Cache-Control', 'no-store');
-    requireAdmin(res);
     next();
   });
 
   router.post(NODE_TOKENS_PATH, async (req, res) => {
-    const principal = requireAdmin(res);
+    const principal = principalOf(res);
     const { nodeName, ttlSeconds, description } = await createBody(req);
     if (nodeName === undefined) throw badField('nodeName', 'nodeName is required (a string)', 'FieldValueRequired');
     if (typeof nodeName !== 'string') throw badField('nodeName', 'nodeName must be a string');

@@ -2,6 +2,7 @@
 // messages and exit codes. `runOsctl` never calls process.exit; it returns the exit code.
 import { Command, CommanderError, Option } from 'commander';
 import { applyCommand } from './apply-command.js';
+import { auditCommand } from './audit-command.js';
 import { type CommandEnv, type GlobalOptions, type OsctlDeps, type Session, openSession } from './context.js';
 import { deleteCommand } from './delete-command.js';
 import { describeCommand } from './describe-command.js';
@@ -14,6 +15,7 @@ import { loginCommand } from './login-command.js';
 import { logsCommand } from './logs-command.js';
 import { retryCommand } from './retry-command.js';
 import { tokenCommand } from './token-command.js';
+import { userCommand, whoamiCommand } from './user-command.js';
 import { waitCommand } from './wait-command.js';
 
 export type { OsctlDeps, StdinAccess } from './context.js';
@@ -62,7 +64,7 @@ export async function runOsctl(args: readonly string[], deps: OsctlDeps): Promis
     })
     .showHelpAfterError('(run with --help for usage)');
 
-  for (const command of [loginCommand, applyCommand, getCommand, describeCommand, deleteCommand, diffCommand, waitCommand, logsCommand, tokenCommand, dlqCommand, retryCommand]) {
+  for (const command of [loginCommand, applyCommand, getCommand, describeCommand, deleteCommand, diffCommand, waitCommand, logsCommand, tokenCommand, dlqCommand, retryCommand, auditCommand, userCommand, whoamiCommand]) {
     program.addCommand(command(env).exitOverride().configureOutput(program.configureOutput()).showHelpAfterError('(run with --help for usage)'));
   }
 

@@ -141,3 +141,23 @@ void describe('defaultNodeName', () => {
     assert.equal(defaultNodeName('a'.repeat(80)), 'a'.repeat(63));
   });
 });
+
+void describe('resolveAgentConfig: --tls-insecure-skip-verify', () => {
+  void it('turns TLS on without verification from the flag or GRPC_TLS_INSECURE_SKIP_VERIFY', () => {
+    assert.deepEqual(resolve({ server: 'sched.example:50051', tlsInsecureSkipVerify: true }).tls, { insecureSkipVerify: true });
+    const fromEnv = resolve({ server: 'sched.example:50051', certFile: 'c.pem', keyFile: 'k.pem' }, { GRPC_TLS_INSECURE_SKIP_VERIFY: 'true' });
+    assert.deepEqual(fromEnv.tls, { certFile: '/work/c.pem', keyFile: '/work/k.pem', insecureSkipVerify: true });
+    assert.equal(resolve({ server: 'sched.example:50051', caFile: 'ca.crt' }, { GRPC_TLS_INSECURE_SKIP_VERIFY: 'false' }).tls?.insecureSkipVerify, undefined);
+  });
+
+  void it('refuses it together with the settings that ask for verification', () => {
+    const cases: [Record<string, unknown>, Record<string, string>, RegExp][] = [
+      [{ tlsInsecureSkipVerify: true, caFile: 'ca.crt' }, {}, /^tls-insecure-skip-verify: excludes ca-file/],
+      [{ caFile: 'ca.crt' }, { GRPC_TLS_INSECURE_SKIP_VERIFY: '1' }, /^tls-insecure-skip-verify: excludes ca-file/],
+      [{ tlsInsecureSkipVerify: true }, { GRPC_TLS_SERVER_NAME: 'sched.example' }, /^tls-insecure-skip-verify: excludes tls-server-name/],
+    ];
+    for (const [flags, env, message] of cases) {
+      assert.throws(() => resolve({ server: 'sched.example:50051', ...flags }, env), (err: unknown) => err instanceof AgentConfigError && message.test(err.message), JSON.stringify(flags));
+    }
+  });
+});

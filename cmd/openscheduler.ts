@@ -6,33 +6,14 @@
 //                          podman and incus drivers, those whose runtime is present; --no-local-agent
 //                          to leave it out); writes osctl and kubectl configs
 //   openscheduler agent    a node agent (settings: cmd/agent-config.ts)
+//   openscheduler config print [server|dev|agent] [-o yaml|json] [that command's flags]
+//                          the effective configuration of that command, each value with its source
 //   openscheduler version
 //
-// Settings (flags > environment > config file > defaults); the config file (--config or
-// OPENSCHEDULER_CONFIG, YAML or JSON) uses the camelCase key in brackets:
-//   --data-dir DIR          OPENSCHEDULER_DATA_DIR        [dataDir]   dev: ./.openscheduler, server: /var/lib/openscheduler
-//   --http-port N           OPENSCHEDULER_HTTP_PORT       [httpPort]  8080 (0: any free port)
-//   --https-port N          OPENSCHEDULER_HTTPS_PORT      [httpsPort] 8443
-//   --grpc-port N           OPENSCHEDULER_GRPC_PORT       [grpcPort]  50051 (agent endpoint; TLS unless bound to loopback)
-//   --bind-address IP       OPENSCHEDULER_BIND_ADDRESS    [bindAddress] HTTPS: dev 127.0.0.1, server 0.0.0.0
-//   --http-bind-address IP  OPENSCHEDULER_HTTP_BIND_ADDRESS [httpBindAddress] 127.0.0.1
-//   --insecure-http         OPENSCHEDULER_INSECURE_HTTP   [insecureHttp] allow plain HTTP off loopback
-//   --store sqlite[:PATH]|etcd  OPENSCHEDULER_STORE       [store]     sqlite:<data-dir>/state.db
-//   --etcd-endpoints H:P,.. OPENSCHEDULER_ETCD_ENDPOINTS  [etcdEndpoints] (implies --store etcd)
-//   --etcd-prefix P         OPENSCHEDULER_ETCD_PREFIX     [etcdPrefix]
-//   --tls-cert-file F       OPENSCHEDULER_TLS_CERT_FILE   [tlsCertFile]  default: own CA under <data-dir>/tls
-//   --tls-private-key-file F OPENSCHEDULER_TLS_PRIVATE_KEY_FILE [tlsPrivateKeyFile]
-//   --tls-san NAME,..       OPENSCHEDULER_TLS_SANS        [tlsSans]   extra names for the generated certificate
-//   --token-ttl DUR         OPENSCHEDULER_TOKEN_TTL       [tokenTtlSeconds] 24h
-//   --store-timeout DUR     OPENSCHEDULER_STORE_TIMEOUT   [storeTimeoutMs] 5s
-//   --bcrypt-cost N         OPENSCHEDULER_BCRYPT_COST     [bcryptCost] 12
-//   --log-level L           OPENSCHEDULER_LOG_LEVEL       [logLevel]  info
-//   --log-format json|text  OPENSCHEDULER_LOG_FORMAT      [logFormat] server: json, dev: text
-//   --allowed-origins O,..  ALLOWED_ORIGINS               [allowedOrigins] (CORS: exact origins only)
-//   --node-lease-ttl DUR    OPENSCHEDULER_NODE_LEASE_TTL  [nodeLeaseTtlSeconds] 30s
-//   --node-grace-period DUR OPENSCHEDULER_NODE_GRACE_PERIOD [nodeGracePeriodMs] 40s (after the lease expired)
-//   --log-retention DUR     OPENSCHEDULER_LOG_RETENTION   [logRetentionSeconds] 7d (job logs, by age)
-//   JWT_SECRET (environment only; >= 32 bytes): default <data-dir>/jwt-secret, generated once.
+// Settings: flags > environment > config file (--config FILE, else $OPENSCHEDULER_CONFIG or, for
+// the agent, $OPENSCHEDULER_AGENT_CONFIG; YAML or JSON) > defaults. Each setting is declared once,
+// in SETTINGS (server/config.ts) or AGENT_SETTINGS (cmd/agent-config.ts); the flags are made from
+// those tables, and so is the README's "Configuration" section (npm run codegen:config-docs).
 import * as grpc from '@grpc/grpc-js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -43,20 +24,23 @@ import winston from 'winston';
 import { createAgent, IncusDriver, PodmanDriver, ProcessDriver, type Agent, type TaskDriver } from '../agent/index.js';
 import { osctlConfigPath, writeOsctlConfig } from '../cli/config.js';
 import {
-  AGENT_DRIVERS,
+  AGENT_SETTINGS,
+  AGENT_SETTINGS_TABLE,
   AgentConfigError,
-  DEFAULT_AGENT_DATA_DIR,
   defaultNodeName,
-  resolveAgentConfig,
+  ENV_AGENT_CONFIG,
+  parseAgentConfigFile,
+  printAgentConfig,
+  resolveAgent,
   resolveAgentDriverSettings,
-  SHIPPED_CONTAINERS_CONF,
   type AgentConfig,
+  type ResolvedAgentConfig,
 } from './agent-config.js';
 import {
   ConfigError,
   ENV_CONFIG,
-  ENV_JWT_SECRET,
   parseConfigFile,
+  printServerConfig,
   resolveConfig,
   SETTINGS,
   settingsFromEnv,
@@ -66,9 +50,12 @@ import {
   type Mode,
   type ResolvedConfig,
 } from '../server/config.js';
+import { defaultText, type SettingSpec } from '../util/settings.js';
 import { removeEndpoints, writeEndpoints } from '../server/endpoints.js';
 import { writeKubeconfig } from '../server/kubeconfig.js';
 import { startServer, type RunningServer } from '../server/server.js';
+import { AgentMetrics } from '../metrics/agent-metrics.js';
+import { startMetricsHttpServer, type RunningMetricsHttpServer } from '../metrics/metrics-http-server.js';
 
 /** Lifetime of the admin token that `dev` writes into the osctl config and kubeconfig. */
 const DEV_TOKEN_TTL_SECONDS = 7 * 24 * 60 * 60;
@@ -130,38 +117,53 @@ function createLogger(level: LogLevel, format: LogFormat): winston.Logger {
   });
 }
 
-function addServerOptions(cmd: Command): Command {
-  cmd.option('--config <file>', `config file, YAML or JSON (env ${ENV_CONFIG})`);
+/** Adds --config FILE and a flag for every setting that has one, under the settings' help headings. */
+function addSettingOptions(cmd: Command, specs: readonly SettingSpec<never>[], configEnv: string): Command {
+  cmd.option('--config <file>', `config file, YAML or JSON (env ${configEnv})`);
   const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
-  for (const spec of SETTINGS) {
-    if (spec.kind === 'boolean') cmd.addOption(new Option(`--${spec.flag}`, `(env ${spec.env})`));
-    else if (spec.kind === 'list') cmd.addOption(new Option(`--${spec.flag} <values>`, `comma-separated, repeatable (env ${spec.env})`).argParser(collect));
-    else cmd.addOption(new Option(`--${spec.flag} <value>`, `(env ${spec.env})`));
+  for (const spec of specs) {
+    if (spec.flag === undefined) continue;
+    if (spec.group !== undefined) cmd.optionsGroup(spec.group);
+    const fallback = defaultText(spec).replace(/`/g, '');
+    const details = [fallback === 'required' || fallback === '' ? fallback : `default: ${fallback}`, spec.env !== undefined ? `env ${spec.env}` : ''].filter((d) => d !== '').join('; ');
+    const option = new Option(`--${spec.flag}${spec.type.arg === undefined ? '' : ` <${spec.type.arg}>`}`, `${spec.description}${details !== '' ? ` (${details})` : ''}`);
+    cmd.addOption(spec.type.repeatable ? option.argParser(collect) : option);
   }
   return cmd;
 }
 
-async function loadConfig(mode: Mode, flags: Record<string, unknown>): Promise<ResolvedConfig> {
-  const env = process.env;
-  const configFile = (flags.config as string | undefined) ?? (env[ENV_CONFIG] || undefined);
-  let file = {};
-  if (configFile !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(configFile, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`config file ${configFile}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
-    }
-    file = parseConfigFile(text, configFile);
+/** The config file named by --config, else by the environment variable `envName`; undefined when none is. */
+async function readConfigFile(flags: Record<string, unknown>, envName: string): Promise<{ path: string; text: string } | undefined> {
+  const path = (flags.config as string | undefined) ?? (process.env[envName] || undefined);
+  if (path === undefined) return undefined;
+  try {
+    return { path, text: await readFile(path, 'utf8') };
+  } catch (err) {
+    throw new ConfigError(`config file ${path}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
   }
+}
+
+/** The server's configuration from flags, environment and config file: what `server`/`dev` run with and `config print` shows. */
+async function loadConfig(mode: Mode, flags: Record<string, unknown>): Promise<ResolvedConfig> {
+  const source = await readConfigFile(flags, ENV_CONFIG);
   return resolveConfig({
     mode,
     flags: settingsFromFlags(flags),
-    env: settingsFromEnv(env),
-    file,
-    configFile,
-    jwtSecret: env[ENV_JWT_SECRET] || undefined,
+    env: settingsFromEnv(process.env), // JWT_SECRET included
+    ...(source !== undefined ? { file: parseConfigFile(source.text, source.path), configFile: source.path } : {}),
     cwd: process.cwd(),
+  });
+}
+
+/** The agent's configuration, likewise. */
+async function loadAgentConfig(flags: Record<string, unknown>): Promise<ResolvedAgentConfig> {
+  const source = await readConfigFile(flags, ENV_AGENT_CONFIG);
+  return resolveAgent({
+    flags: AGENT_SETTINGS_TABLE.fromFlags(flags),
+    env: AGENT_SETTINGS_TABLE.fromEnv(process.env),
+    ...(source !== undefined ? { file: parseAgentConfigFile(source.text, source.path), configFile: source.path } : {}),
+    cwd: process.cwd(),
+    packageRoot: (await findPackage())?.root,
   });
 }
 
@@ -359,7 +361,12 @@ async function buildAgent(config: AgentConfig, logger: winston.Logger): Promise<
       }
     };
     const [ca, cert, key] = await Promise.all([read(config.tls.caFile, 'ca-file'), read(config.tls.certFile, 'cert-file'), read(config.tls.keyFile, 'key-file')]);
-    credentials = grpc.credentials.createSsl(ca, key, cert);
+    if (config.tls.insecureSkipVerify === true) {
+      logger.warn(
+        'INSECURE: the server certificate is not verified (--tls-insecure-skip-verify / GRPC_TLS_INSECURE_SKIP_VERIFY): the connection is encrypted but anyone on the path can pose as the control plane and take the node token; give the server CA with --ca-file instead',
+      );
+    }
+    credentials = grpc.credentials.createSsl(ca, key, cert, config.tls.insecureSkipVerify === true ? { rejectUnauthorized: false } : {});
   }
   return createAgent({
     servers: config.servers,
@@ -378,17 +385,52 @@ async function buildAgent(config: AgentConfig, logger: winston.Logger): Promise<
   });
 }
 
-async function runAgent(flags: Record<string, unknown>): Promise<void> {
-  let config: AgentConfig;
+/** The agent's /metrics, /healthz and /readyz listener (--metrics-address), or undefined when off. */
+async function startAgentMetrics(config: AgentConfig, agent: Agent, logger: winston.Logger): Promise<RunningMetricsHttpServer | undefined> {
+  const listener = config.metrics;
+  if (listener === undefined) return undefined;
+  let token: string | undefined;
+  if (listener.tokenFile !== undefined) {
+    try {
+      token = (await readFile(listener.tokenFile, 'utf8')).trim();
+    } catch (err) {
+      throw new AgentConfigError(`metrics-token-file: cannot read ${listener.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
+    }
+    if (token === '' || /\s/.test(token)) throw new AgentConfigError(`metrics-token-file: ${listener.tokenFile} must hold one token without whitespace`);
+  }
+  const address = `${listener.host.includes(':') ? `[${listener.host}]` : listener.host}:${listener.port}`;
   try {
-    config = resolveAgentConfig(flags, process.env, process.cwd(), (await findPackage())?.root);
+    const server = await startMetricsHttpServer({
+      host: listener.host,
+      port: listener.port,
+      metrics: new AgentMetrics(() => agent.status()),
+      ready: () => agent.status().connected,
+      ...(token !== undefined ? { token } : {}),
+      logger,
+    });
+    logger.info('metrics listening', { url: server.url, authenticated: token !== undefined });
+    return server;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new AgentConfigError(`metrics-address: cannot listen on ${address}: ${code === 'EADDRINUSE' ? 'the address is already in use' : (code ?? messageOf(err))} (another port with --metrics-address, or off)`);
+  }
+}
+
+async function runAgent(flags: Record<string, unknown>): Promise<void> {
+  let resolved: ResolvedAgentConfig;
+  try {
+    resolved = await loadAgentConfig(flags);
   } catch (err) {
     fail(messageOf(err));
   }
+  const config = resolved.agent;
   const logger = createLogger(config.logLevel, config.logFormat);
+  if (resolved.settings.configFile !== undefined) logger.info('read config file', { path: resolved.settings.configFile });
   let agent: Agent;
+  let metricsServer: RunningMetricsHttpServer | undefined;
   try {
     agent = await buildAgent(config, logger);
+    metricsServer = await startAgentMetrics(config, agent, logger);
   } catch (err) {
     fail(messageOf(err));
   }
@@ -410,10 +452,44 @@ async function runAgent(flags: Record<string, unknown>): Promise<void> {
     logger.error('agent failed', { error: messageOf(err) });
     process.exitCode = 1;
   }
+  await metricsServer?.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
   logger.info('agent stopped');
   exitIfStillAlive(logger);
+}
+
+/**
+ * `openscheduler config print [server|dev|agent]`: the configuration that command would run with
+ * (the same flags, environment and config file, merged and checked by the same code), each value
+ * with its source; secrets masked. Exits 1 with the daemon's message when the configuration is bad.
+ */
+function addConfigCommand(program: Command): void {
+  const print = program
+    .command('config')
+    .description('inspect the configuration')
+    .command('print')
+    .description('print the effective configuration of server (default), dev or agent, each value with its source; secrets masked');
+  const subcommand = (name: 'server' | 'dev' | 'agent'): Command =>
+    print
+      .command(name, name === 'server' ? { isDefault: true } : {})
+      .description(`the configuration \`openscheduler ${name}\` would run with (accepts its flags)`)
+      .addOption(new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'));
+  const write = async (text: () => Promise<string>): Promise<void> => {
+    try {
+      process.stdout.write(await text());
+    } catch (err) {
+      fail(messageOf(err));
+    }
+  };
+  for (const mode of ['server', 'dev'] as const) {
+    const cmd = addSettingOptions(subcommand(mode), SETTINGS, ENV_CONFIG);
+    if (mode === 'dev') cmd.option('--no-local-agent', 'as for `openscheduler dev` (not a setting)');
+    cmd.action(async (flags: Record<string, unknown>) => write(async () => printServerConfig(await loadConfig(mode, flags), flags.output as 'yaml' | 'json')));
+  }
+  addSettingOptions(subcommand('agent'), AGENT_SETTINGS, ENV_AGENT_CONFIG).action(async (flags: Record<string, unknown>) =>
+    write(async () => printAgentConfig(await loadAgentConfig(flags), flags.output as 'yaml' | 'json')),
+  );
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -421,43 +497,18 @@ async function main(argv: string[]): Promise<void> {
     .description('Open Scheduler daemons: a Kubernetes-style declarative batch job scheduler')
     .showHelpAfterError()
     .configureOutput({ outputError: (text, write) => write(`openscheduler: ${text}`) });
-  addServerOptions(program.command('server').description('run the control plane (API server)')).action(
+  addSettingOptions(program.command('server').description('run the control plane (API server)'), SETTINGS, ENV_CONFIG).action(
     async (flags: Record<string, unknown>) => run('server', flags),
   );
-  addServerOptions(program.command('dev').description('run a local server on loopback with a local agent and write osctl/kubectl configs for the admin'))
+  addSettingOptions(program.command('dev').description('run a local server on loopback with a local agent and write osctl/kubectl configs for the admin'), SETTINGS, ENV_CONFIG)
     .option('--no-local-agent', 'do not run the local agent')
     .action(async (flags: Record<string, unknown>) => run('dev', flags));
-  program
-    .command('agent')
-    .description('run a node agent: registers the node and runs the jobs the control plane assigns to it')
-    .optionsGroup('Control plane:')
-    .option('--server <host:port,...>', 'agent endpoint(s) of the control plane (env OPENSCHEDULER_AGENT_SERVER)')
-    .option('--token <token>', 'per-node token or join token (env OPENSCHEDULER_AGENT_TOKEN)')
-    .option('--token-file <file>', 'file holding the token (env OPENSCHEDULER_AGENT_TOKEN_FILE)')
-    .option('--tls', 'use TLS to the server (env GRPC_TLS_ENABLED)')
-    .option('--ca-file <file>', 'CA certificate to trust (env GRPC_TLS_CA_FILE)')
-    .option('--cert-file <file>', 'client certificate for mTLS (env GRPC_TLS_CERT_FILE)')
-    .option('--key-file <file>', 'client key for mTLS (env GRPC_TLS_KEY_FILE)')
-    .option('--tls-server-name <name>', 'name to verify the server certificate against (env GRPC_TLS_SERVER_NAME)')
-    .optionsGroup('Node:')
-    .option('--name <node>', 'node name (default: the host name; env OPENSCHEDULER_AGENT_NAME)')
-    .option('--labels <k=v,...>', 'node labels (env OPENSCHEDULER_AGENT_LABELS)')
-    .option('--data-dir <dir>', `agent state (default ${DEFAULT_AGENT_DATA_DIR}; env OPENSCHEDULER_AGENT_DATA_DIR)`)
-    .option('--shutdown-mode <mode>', 'on SIGTERM: stop tasks (stop, default) or leave them for re-adoption (detach)')
-    .option('--orphan-sweep-interval <dur>', 'how soon tasks marked as ours that no attempt owns are removed (default 30s; env OPENSCHEDULER_AGENT_ORPHAN_SWEEP_INTERVAL)')
-    .optionsGroup('Task drivers (env OPENSCHEDULER_AGENT_<FLAG>, e.g. OPENSCHEDULER_AGENT_DRIVERS):')
-    .option('--drivers <list>', `of ${AGENT_DRIVERS.join(',')} (default all; one whose runtime is missing is not offered)`)
-    .option('--volume-roots <dirs>', 'absolute host dirs job volumes may come from (default none: no volumes)')
-    .option('--podman-path <path>', 'podman binary (default: podman from PATH)')
-    .option('--containers-conf <file>', `for podman (default: env CONTAINERS_CONF, else the package's ${SHIPPED_CONTAINERS_CONF})`)
-    .option('--podman-networks <list>', 'podman networks jobs may join (default none: no network)')
-    .option('--incus-socket <path>', 'Incus unix socket (default: $INCUS_SOCKET, else the usual places)')
-    .option('--incus-project <name>', 'Incus project of the instances (default: default)')
-    .option('--incus-storage-pool <name>', "Incus storage pool of the instances' root disks (default: the default profile's)")
-    .optionsGroup('Logging:')
-    .option('--log-level <level>', 'error|warn|info|debug (env OPENSCHEDULER_LOG_LEVEL)')
-    .option('--log-format <format>', 'json|text (env OPENSCHEDULER_LOG_FORMAT)')
-    .action(async (flags: Record<string, unknown>) => runAgent(flags));
+  addSettingOptions(
+    program.command('agent').description('run a node agent: registers the node and runs the jobs the control plane assigns to it'),
+    AGENT_SETTINGS,
+    ENV_AGENT_CONFIG,
+  ).action(async (flags: Record<string, unknown>) => runAgent(flags));
+  addConfigCommand(program);
   program
     .command('version')
     .description('print the version')

@@ -121,3 +121,53 @@ void describe('server configuration', () => {
     assert.throws(() => resolveConfig({ mode: 'dev', cwd, jwtSecret: 'é'.repeat(15) }), /^ConfigError: JWT_SECRET must be at least 32 bytes \(got 30\)/);
   });
 });
+
+void describe('agent endpoint TLS settings', () => {
+  const grpcOf = (mode: 'dev' | 'server', sources: { flags?: Record<string, unknown>; env?: Record<string, string>; file?: string } = {}) => {
+    const { server } = resolveConfig({
+      mode,
+      cwd,
+      flags: settingsFromFlags(sources.flags ?? {}),
+      env: settingsFromEnv(sources.env ?? {}),
+      file: sources.file === undefined ? {} : parseConfigFile(sources.file, 'c.yaml'),
+    });
+    return { tls: server.grpcTls, cert: server.grpcTlsCertFile, key: server.grpcTlsKeyFile, ca: server.grpcClientCaFile };
+  };
+
+  void it('uses TLS unless bound to loopback, and may be forced on for loopback', () => {
+    assert.deepEqual(grpcOf('dev'), { tls: false, cert: undefined, key: undefined, ca: undefined });
+    assert.equal(grpcOf('server').tls, true);
+    assert.equal(grpcOf('dev', { flags: { bindAddress: '0.0.0.0' } }).tls, true);
+    assert.equal(grpcOf('dev', { flags: { grpcTls: true } }).tls, true);
+    assert.equal(grpcOf('dev', { env: { GRPC_SERVER_TLS_ENABLED: 'true' } }).tls, true);
+    assert.equal(grpcOf('dev', { file: 'grpcTlsEnabled: true\n' }).tls, true);
+    assert.equal(grpcOf('dev', { env: { GRPC_SERVER_TLS_ENABLED: 'false' } }).tls, false);
+  });
+
+  void it('reads the GRPC_SERVER_TLS_* variables, flags and config keys, resolving relative paths', () => {
+    const fromEnv = grpcOf('server', {
+      env: { GRPC_SERVER_TLS_CERT_FILE: 'pki/server.crt', GRPC_SERVER_TLS_KEY_FILE: '/etc/os/server.key', GRPC_SERVER_TLS_CA_FILE: 'pki/ca.crt' },
+    });
+    assert.deepEqual(fromEnv, { tls: true, cert: '/home/me/checkout/pki/server.crt', key: '/etc/os/server.key', ca: '/home/me/checkout/pki/ca.crt' });
+    const fromFlags = grpcOf('dev', {
+      flags: { grpcTls: true, grpcTlsCertFile: 'a.crt', grpcTlsKeyFile: 'a.key', grpcClientCaFile: 'ca.crt' },
+      env: { GRPC_SERVER_TLS_CA_FILE: 'other-ca.crt' },
+    });
+    assert.deepEqual(fromFlags, { tls: true, cert: '/home/me/checkout/a.crt', key: '/home/me/checkout/a.key', ca: '/home/me/checkout/ca.crt' });
+    const fromFile = grpcOf('server', { file: 'grpcClientCaFile: /pki/ca.crt\n' });
+    assert.equal(fromFile.ca, '/pki/ca.crt');
+  });
+
+  void it('refuses mTLS or a certificate without TLS, a certificate without its key, and plain gRPC off loopback, naming the key', () => {
+    const refused = (sources: Parameters<typeof grpcOf>[1], message: RegExp, mode: 'dev' | 'server' = 'dev'): void => {
+      assert.throws(() => grpcOf(mode, sources), (err: unknown) => err instanceof ConfigError && message.test(err.message), JSON.stringify(sources));
+    };
+    refused({ flags: { grpcClientCaFile: 'ca.crt' } }, /^grpc-client-ca-file: mTLS needs TLS on the agent endpoint, but it is bound to loopback \(127\.0\.0\.1\).*pass --grpc-tls/);
+    refused({ env: { GRPC_SERVER_TLS_ENABLED: 'false', GRPC_SERVER_TLS_CA_FILE: 'ca.crt' } }, /^grpc-client-ca-file: mTLS needs TLS .*TLS is turned off/);
+    refused({ flags: { grpcTlsCertFile: 'a.crt', grpcTlsKeyFile: 'a.key' } }, /^grpc-tls-cert-file: the agent endpoint does not use TLS/);
+    refused({ flags: { grpcTls: true, grpcTlsCertFile: 'a.crt' } }, /^grpc-tls-cert-file and grpc-tls-key-file must be given together/);
+    refused({ env: { GRPC_SERVER_TLS_KEY_FILE: 'a.key' } }, /^grpc-tls-cert-file and grpc-tls-key-file must be given together/, 'server');
+    refused({ env: { GRPC_SERVER_TLS_ENABLED: 'false' } }, /^grpc-tls: plain gRPC is for loopback only, refusing it on 0\.0\.0\.0/, 'server');
+    assert.throws(() => settingsFromEnv({ GRPC_SERVER_TLS_ENABLED: 'maybe' }), /GRPC_SERVER_TLS_ENABLED: must be true or false/);
+  });
+});

@@ -1,13 +1,30 @@
 // The daemon's settings from flags, environment and config file, merged with the precedence
 // flags > environment > config file > defaults, and compiled into fully defaulted ServerOptions.
 // Pure: the composition root passes in the environment, the parsed flags and the file text.
-import { resolve } from 'node:path';
+// Every setting is one line of SETTINGS; parsing, validation, merging (relative paths from the file
+// resolve against its directory), `config print` and the README's tables come from the shared
+// machinery in util/settings.ts.
+import { join, resolve } from 'node:path';
 import { isIP } from 'node:net';
-import { Ajv, type ErrorObject } from 'ajv';
-import { parse as parseYaml } from 'yaml';
-import { parseDuration } from '../util/duration.js';
+import {
+  BOOLEAN,
+  ConfigError,
+  durationType,
+  enumType,
+  integerType,
+  listType,
+  pathType,
+  PORT,
+  SettingsTable,
+  stringType,
+  type EffectiveSettings,
+  type SettingSpec,
+  type SettingType,
+} from '../util/settings.js';
 import { checkAllowedOrigins } from '../apiserver/cors.js';
-import { DEFAULT_TOKEN_TTL_SECONDS, MIN_JWT_SECRET_BYTES } from '../apiserver/auth.js';
+import { DEFAULT_TOKEN_TTL_SECONDS, JWT_SECRET_FILE, JWT_SECRET_KEY, MIN_JWT_SECRET_BYTES } from '../apiserver/auth.js';
+import { AUDIT_DIR, AUDIT_FILE, DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES } from '../apiserver/audit-log.js';
+import { formatMemoryBytes, parseMemoryBytes } from '../api/quantity.js';
 import type { StoreSpec } from '../store/index.js';
 import { DEFAULT_STORE_TIMEOUT_MS } from '../store/store.js';
 
@@ -27,7 +44,7 @@ export interface ServerOptions {
   readonly httpsPort: number;
   /** Port of the agent gRPC endpoint (0: any free port). */
   readonly grpcPort: number;
-  /** Address of the HTTPS and gRPC listeners. gRPC uses TLS (the serving certificate) unless this is loopback. */
+  /** Address of the HTTPS and gRPC listeners. */
   readonly bindAddress: string;
   /** Address of the plain HTTP listener; loopback unless insecureHttp. */
   readonly httpBindAddress: string;
@@ -41,6 +58,13 @@ export interface ServerOptions {
   readonly tlsKeyFile?: string;
   /** Extra names/IPs for the generated serving certificate. */
   readonly tlsSans: readonly string[];
+  /** Whether the agent endpoint uses TLS; default: unless bindAddress is loopback. */
+  readonly grpcTls: boolean;
+  /** The agent endpoint's certificate and key (PEM); absent: the HTTPS serving certificate. Set only with grpcTls. */
+  readonly grpcTlsCertFile?: string;
+  readonly grpcTlsKeyFile?: string;
+  /** CA of agents' client certificates: when set (only with grpcTls), mTLS is required. */
+  readonly grpcClientCaFile?: string;
   /** From ALLOWED_ORIGINS; kept for the CORS work. */
   readonly allowedOrigins: readonly string[];
   /** bcrypt cost for user passwords (>= 10). */
@@ -51,6 +75,8 @@ export interface ServerOptions {
   readonly nodeGracePeriodMs: number;
   /** Job logs older than this (since their last write) are deleted. */
   readonly logRetentionSeconds: number;
+  /** The audit log (file, rotation size, rotated files kept); absent: auditing is off. */
+  readonly auditLog?: { readonly path: string; readonly maxBytes: number; readonly maxFiles: number };
 }
 
 export interface ResolvedConfig {
@@ -59,15 +85,14 @@ export interface ResolvedConfig {
   readonly logFormat: LogFormat;
   /** The config file that was read, if any. */
   readonly configFile?: string;
+  /** The effective settings and where each came from (`openscheduler config print`). */
+  readonly settings: EffectiveSettings<Settings>;
 }
 
-/** A setting with a bad value or an unknown key; the message names where it came from. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
-/** The settings a user can give, by config-file key. */
-interface Settings {
+/** The settings a user can give, by config-file key; the optional ones have no default value. */
+export interface Settings {
   dataDir: string;
   httpPort: number;
   httpsPort: number;
@@ -78,9 +103,13 @@ interface Settings {
   store: string;
   etcdEndpoints: string[];
   etcdPrefix: string;
-  tlsCertFile: string;
-  tlsPrivateKeyFile: string;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
   tlsSans: string[];
+  grpcTlsEnabled?: boolean;
+  grpcTlsCertFile?: string;
+  grpcTlsKeyFile?: string;
+  grpcClientCaFile?: string;
   tokenTtlSeconds: number;
   storeTimeoutMs: number;
   bcryptCost: number;
@@ -90,173 +119,103 @@ interface Settings {
   nodeLeaseTtlSeconds: number;
   nodeGracePeriodMs: number;
   logRetentionSeconds: number;
-}
-type Key = keyof Settings;
-type ValueKind = 'string' | 'port' | 'boolean' | 'list' | 'duration-s' | 'duration-ms' | 'cost' | 'level' | 'format';
-
-interface SettingSpec {
-  readonly key: Key;
-  /** Long flag name without dashes. */
-  readonly flag: string;
-  readonly env: string;
-  readonly kind: ValueKind;
-  /** Whether the setting can be given in the config file (and the JSON schema for it). */
-  readonly schema: Record<string, unknown>;
+  auditLogPath: string;
+  auditLogMaxSize: number;
+  auditLogMaxFiles: number;
+  /** JWT_SECRET (environment only). */
+  jwtSecret?: string;
 }
 
-const PORT_SCHEMA = { type: 'integer', minimum: 0, maximum: 65535 };
-const STRING_LIST_SCHEMA = { type: 'array', items: { type: 'string', minLength: 1 } };
-const DURATION_SCHEMA = { anyOf: [{ type: 'string', minLength: 1 }, { type: 'number', exclusiveMinimum: 0 }] };
+/** What computed defaults depend on. */
+interface ServerContext {
+  readonly mode: Mode;
+}
 
-/** Every setting: flag (--kebab-case), environment variable and config-file key (camelCase). */
-export const SETTINGS: readonly SettingSpec[] = [
-  { key: 'dataDir', flag: 'data-dir', env: 'OPENSCHEDULER_DATA_DIR', kind: 'string', schema: { type: 'string', minLength: 1 } },
-  { key: 'httpPort', flag: 'http-port', env: 'OPENSCHEDULER_HTTP_PORT', kind: 'port', schema: PORT_SCHEMA },
-  { key: 'httpsPort', flag: 'https-port', env: 'OPENSCHEDULER_HTTPS_PORT', kind: 'port', schema: PORT_SCHEMA },
-  { key: 'grpcPort', flag: 'grpc-port', env: 'OPENSCHEDULER_GRPC_PORT', kind: 'port', schema: PORT_SCHEMA },
-  { key: 'bindAddress', flag: 'bind-address', env: 'OPENSCHEDULER_BIND_ADDRESS', kind: 'string', schema: { type: 'string', minLength: 1 } },
-  { key: 'httpBindAddress', flag: 'http-bind-address', env: 'OPENSCHEDULER_HTTP_BIND_ADDRESS', kind: 'string', schema: { type: 'string', minLength: 1 } },
-  { key: 'insecureHttp', flag: 'insecure-http', env: 'OPENSCHEDULER_INSECURE_HTTP', kind: 'boolean', schema: { type: 'boolean' } },
-  { key: 'store', flag: 'store', env: 'OPENSCHEDULER_STORE', kind: 'string', schema: { type: 'string', minLength: 1 } },
-  { key: 'etcdEndpoints', flag: 'etcd-endpoints', env: 'OPENSCHEDULER_ETCD_ENDPOINTS', kind: 'list', schema: STRING_LIST_SCHEMA },
-  { key: 'etcdPrefix', flag: 'etcd-prefix', env: 'OPENSCHEDULER_ETCD_PREFIX', kind: 'string', schema: { type: 'string' } },
-  { key: 'tlsCertFile', flag: 'tls-cert-file', env: 'OPENSCHEDULER_TLS_CERT_FILE', kind: 'string', schema: { type: 'string', minLength: 1 } },
-  { key: 'tlsPrivateKeyFile', flag: 'tls-private-key-file', env: 'OPENSCHEDULER_TLS_PRIVATE_KEY_FILE', kind: 'string', schema: { type: 'string', minLength: 1 } },
-  { key: 'tlsSans', flag: 'tls-san', env: 'OPENSCHEDULER_TLS_SANS', kind: 'list', schema: STRING_LIST_SCHEMA },
-  { key: 'tokenTtlSeconds', flag: 'token-ttl', env: 'OPENSCHEDULER_TOKEN_TTL', kind: 'duration-s', schema: DURATION_SCHEMA },
-  { key: 'storeTimeoutMs', flag: 'store-timeout', env: 'OPENSCHEDULER_STORE_TIMEOUT', kind: 'duration-ms', schema: DURATION_SCHEMA },
-  { key: 'bcryptCost', flag: 'bcrypt-cost', env: 'OPENSCHEDULER_BCRYPT_COST', kind: 'cost', schema: { type: 'integer', minimum: 10, maximum: 31 } },
-  { key: 'logLevel', flag: 'log-level', env: 'OPENSCHEDULER_LOG_LEVEL', kind: 'level', schema: { enum: [...LOG_LEVELS] } },
-  { key: 'logFormat', flag: 'log-format', env: 'OPENSCHEDULER_LOG_FORMAT', kind: 'format', schema: { enum: ['json', 'text'] } },
-  { key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', kind: 'list', schema: STRING_LIST_SCHEMA },
-  { key: 'nodeLeaseTtlSeconds', flag: 'node-lease-ttl', env: 'OPENSCHEDULER_NODE_LEASE_TTL', kind: 'duration-s', schema: DURATION_SCHEMA },
-  { key: 'nodeGracePeriodMs', flag: 'node-grace-period', env: 'OPENSCHEDULER_NODE_GRACE_PERIOD', kind: 'duration-ms', schema: DURATION_SCHEMA },
-  { key: 'logRetentionSeconds', flag: 'log-retention', env: 'OPENSCHEDULER_LOG_RETENTION', kind: 'duration-s', schema: DURATION_SCHEMA },
+/** Default data directories: dev keeps its state next to the checkout; the server in /var/lib. */
+export const DEFAULT_DATA_DIR: Readonly<Record<Mode, string>> = { dev: '.openscheduler', server: '/var/lib/openscheduler' };
+
+export const LOG_LEVEL_TYPE = enumType(LOG_LEVELS);
+export const LOG_FORMAT_TYPE = enumType(['json', 'text']);
+const PATH = pathType();
+/** `sqlite` (in the data dir), `sqlite:PATH` (a relative PATH resolves like any path) or `etcd`. */
+const STORE_TYPE: SettingType = {
+  ...stringType({ arg: 'sqlite[:PATH]|etcd' }),
+  resolvePaths: (value, base) => {
+    const text = value as string;
+    return text.startsWith('sqlite:') && text !== 'sqlite:' ? `sqlite:${resolve(base, text.slice('sqlite:'.length))}` : text;
+  },
+};
+
+/** The audit log file, or `off`. */
+const AUDIT_LOG_PATH_TYPE: SettingType = { ...stringType({ arg: 'FILE|off' }), resolvePaths: (value, base) => (value === 'off' ? value : resolve(base, value as string)) };
+/** A size in bytes: a number or a quantity such as 100Mi. */
+const BYTE_SIZE_TYPE: SettingType = (() => {
+  const parse = (value: string | number): number => {
+    const bytes = parseMemoryBytes(value);
+    if (bytes === undefined || bytes < 1 || !Number.isSafeInteger(bytes)) throw new Error('must be a size in bytes such as 104857600 or 100Mi');
+    return bytes;
+  };
+  return { schema: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'integer', minimum: 1 }] }, fileRule: 'must be a size in bytes such as "100Mi" or 104857600', parseText: parse, fromFile: (v) => parse(v as string | number), format: (v) => formatMemoryBytes(v as number), arg: 'SIZE' };
+})();
+
+/**
+ * Every setting of `openscheduler server|dev`: config-file key (camelCase), flag (--kebab-case),
+ * environment variable, type, default and meaning. The README's configuration section is
+ * generated from this table (hack/gen-config-docs.ts).
+ */
+export const SETTINGS: readonly SettingSpec<ServerContext>[] = [
+  { key: 'dataDir', flag: 'data-dir', env: 'OPENSCHEDULER_DATA_DIR', type: pathType('DIR'), computeDefault: ({ mode }) => DEFAULT_DATA_DIR[mode], defaultText: 'dev `.openscheduler`, server `/var/lib/openscheduler`', description: 'state: SQLite store, TLS material, secrets, job logs' },
+  { key: 'httpPort', flag: 'http-port', env: 'OPENSCHEDULER_HTTP_PORT', type: PORT, default: 8080, description: 'plain HTTP port of the API and dashboard (0: any free port)' },
+  { key: 'httpsPort', flag: 'https-port', env: 'OPENSCHEDULER_HTTPS_PORT', type: PORT, default: 8443, description: 'HTTPS port of the same API' },
+  { key: 'grpcPort', flag: 'grpc-port', env: 'OPENSCHEDULER_GRPC_PORT', type: PORT, default: 50051, description: 'port of the agent endpoint (gRPC)' },
+  { key: 'bindAddress', flag: 'bind-address', env: 'OPENSCHEDULER_BIND_ADDRESS', type: stringType({ arg: 'IP' }), computeDefault: ({ mode }) => (mode === 'dev' ? '127.0.0.1' : '0.0.0.0'), defaultText: 'dev `127.0.0.1`, server `0.0.0.0`', description: 'address of the HTTPS and gRPC listeners' },
+  { key: 'httpBindAddress', flag: 'http-bind-address', env: 'OPENSCHEDULER_HTTP_BIND_ADDRESS', type: stringType({ arg: 'IP' }), default: '127.0.0.1', description: 'address of the plain HTTP listener (loopback only, unless insecureHttp)' },
+  { key: 'insecureHttp', flag: 'insecure-http', env: 'OPENSCHEDULER_INSECURE_HTTP', type: BOOLEAN, default: false, description: 'allow plain HTTP off loopback' },
+  { key: 'store', flag: 'store', env: 'OPENSCHEDULER_STORE', type: STORE_TYPE, computeDefault: (_c, s) => ((s.etcdEndpoints as string[] | undefined)?.length ? 'etcd' : 'sqlite'), defaultText: '`sqlite` (`<data-dir>/state.db`); `etcd` when etcdEndpoints are given', description: '`sqlite` (in the data dir), `sqlite:PATH` or `etcd`' },
+  { key: 'etcdEndpoints', flag: 'etcd-endpoints', env: 'OPENSCHEDULER_ETCD_ENDPOINTS', type: listType({ arg: 'H:P,...' }), default: [], description: 'etcd v3 endpoints (imply store etcd)' },
+  { key: 'etcdPrefix', flag: 'etcd-prefix', env: 'OPENSCHEDULER_ETCD_PREFIX', type: stringType({ arg: 'P', allowEmpty: true }), default: '/openscheduler', description: 'key prefix of all state in etcd' },
+  { key: 'tlsCertFile', flag: 'tls-cert-file', env: 'OPENSCHEDULER_TLS_CERT_FILE', type: PATH, defaultText: 'own CA and certificate under `<data-dir>/tls`', description: 'serving certificate (PEM); with tlsPrivateKeyFile' },
+  { key: 'tlsPrivateKeyFile', flag: 'tls-private-key-file', env: 'OPENSCHEDULER_TLS_PRIVATE_KEY_FILE', type: PATH, description: 'private key (PEM) of tlsCertFile' },
+  { key: 'tlsSans', flag: 'tls-san', env: 'OPENSCHEDULER_TLS_SANS', type: listType({ arg: 'NAME,...' }), default: [], description: 'extra DNS names and IPs for the generated certificate' },
+  { key: 'grpcTlsEnabled', flag: 'grpc-tls', env: 'GRPC_SERVER_TLS_ENABLED', type: BOOLEAN, defaultText: 'on unless bindAddress is loopback', description: 'TLS on the agent endpoint (may be forced on for loopback, never off elsewhere)' },
+  { key: 'grpcTlsCertFile', flag: 'grpc-tls-cert-file', env: 'GRPC_SERVER_TLS_CERT_FILE', type: PATH, defaultText: 'the HTTPS serving certificate', description: 'certificate (PEM) of the agent endpoint; with grpcTlsKeyFile' },
+  { key: 'grpcTlsKeyFile', flag: 'grpc-tls-key-file', env: 'GRPC_SERVER_TLS_KEY_FILE', type: PATH, description: 'private key (PEM) of grpcTlsCertFile' },
+  { key: 'grpcClientCaFile', flag: 'grpc-client-ca-file', env: 'GRPC_SERVER_TLS_CA_FILE', type: PATH, description: 'mTLS: agents need a client certificate signed by this CA naming their node (CN or DNS SAN)' },
+  { key: 'tokenTtlSeconds', flag: 'token-ttl', env: 'OPENSCHEDULER_TOKEN_TTL', type: durationType('s'), default: DEFAULT_TOKEN_TTL_SECONDS, description: 'lifetime of login tokens' },
+  { key: 'storeTimeoutMs', flag: 'store-timeout', env: 'OPENSCHEDULER_STORE_TIMEOUT', type: durationType('ms'), default: DEFAULT_STORE_TIMEOUT_MS, description: 'timeout of every store call' },
+  { key: 'bcryptCost', flag: 'bcrypt-cost', env: 'OPENSCHEDULER_BCRYPT_COST', type: integerType(10, 31), default: 12, description: 'bcrypt cost of user passwords (10 to 31)' },
+  { key: 'logLevel', flag: 'log-level', env: 'OPENSCHEDULER_LOG_LEVEL', type: LOG_LEVEL_TYPE, default: 'info', description: 'least severe level logged' },
+  { key: 'logFormat', flag: 'log-format', env: 'OPENSCHEDULER_LOG_FORMAT', type: LOG_FORMAT_TYPE, computeDefault: ({ mode }) => (mode === 'dev' ? 'text' : 'json'), defaultText: 'dev `text`, server `json`', description: 'log format (logs go to stderr)' },
+  { key: 'allowedOrigins', flag: 'allowed-origins', env: 'ALLOWED_ORIGINS', type: listType({ arg: 'ORIGIN,...' }), default: [], description: 'exact origins (`https://host[:port]`) a browser may call the API from (CORS): answered with that origin and credentials, never `*`; `*`, `null` and paths are refused' },
+  { key: 'nodeLeaseTtlSeconds', flag: 'node-lease-ttl', env: 'OPENSCHEDULER_NODE_LEASE_TTL', type: durationType('s'), default: 30, description: 'an agent that has not heartbeated for this long stops its tasks (it heartbeats every third of it)' },
+  { key: 'nodeGracePeriodMs', flag: 'node-grace-period', env: 'OPENSCHEDULER_NODE_GRACE_PERIOD', type: durationType('ms'), default: 40_000, description: 'after a lease expired, how long until the node is lost and its jobs re-queued (`NodeLost`)' },
+  { key: 'logRetentionSeconds', flag: 'log-retention', env: 'OPENSCHEDULER_LOG_RETENTION', type: durationType('s'), default: 7 * 24 * 3600, description: 'job logs (`<data-dir>/logs`, 10 MiB per attempt) are deleted this long after their last write' },
+  { key: 'auditLogPath', flag: 'audit-log-path', env: 'OPENSCHEDULER_AUDIT_LOG_PATH', type: AUDIT_LOG_PATH_TYPE, computeDefault: (_c, s) => resolve(s.dataDir as string, AUDIT_DIR, AUDIT_FILE), defaultText: '`<data-dir>/audit/audit.log`', description: 'audit log file (one JSON line per mutating request, login and 401/403), or `off`' },
+  { key: 'auditLogMaxSize', flag: 'audit-log-max-size', env: 'OPENSCHEDULER_AUDIT_LOG_MAX_SIZE', type: BYTE_SIZE_TYPE, default: DEFAULT_AUDIT_MAX_BYTES, description: 'the audit log is rotated before it would pass this size (bytes, or e.g. 100Mi)' },
+  { key: 'auditLogMaxFiles', flag: 'audit-log-max-files', env: 'OPENSCHEDULER_AUDIT_LOG_MAX_FILES', type: integerType(1, 1000), default: DEFAULT_AUDIT_MAX_FILES, description: 'rotated audit log files kept (audit.log.1 ... .N); the oldest is deleted' },
+  { key: 'jwtSecret', env: 'JWT_SECRET', type: stringType(), envOnly: true, secret: true, defaultText: 'generated once into `<data-dir>/jwt-secret` (0600), or shared through etcd', description: 'signs login tokens; at least 32 bytes (`openssl rand -base64 48`); the same on every server of one etcd' },
 ];
 
-/** Names of the environment variables read besides the OPENSCHEDULER_* ones in SETTINGS. */
+/** The settings table of `openscheduler server|dev` (parsing, merging, printing, docs). */
+export const SERVER_SETTINGS = new SettingsTable<Settings, ServerContext>(SETTINGS);
+
+/** Names of the environment variables read besides those in SETTINGS. */
 export const ENV_JWT_SECRET = 'JWT_SECRET';
 export const ENV_CONFIG = 'OPENSCHEDULER_CONFIG';
 
-const CONFIG_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: Object.fromEntries(SETTINGS.map((s) => [s.key, s.schema])),
-};
-
-function parseText(spec: SettingSpec, text: string, where: string): unknown {
-  const value = text.trim();
-  const bad = (rule: string): never => {
-    throw new ConfigError(`${where}: ${rule} (got "${text}")`);
-  };
-  switch (spec.kind) {
-    case 'string':
-      return text;
-    case 'port': {
-      if (!/^\d+$/.test(value) || Number(value) > 65535) bad('must be a port number from 0 to 65535');
-      return Number(value);
-    }
-    case 'cost': {
-      if (!/^\d+$/.test(value) || Number(value) < 10 || Number(value) > 31) bad('must be an integer from 10 to 31');
-      return Number(value);
-    }
-    case 'boolean': {
-      if (/^(1|true|yes|on)$/i.test(value)) return true;
-      if (/^(0|false|no|off)$/i.test(value)) return false;
-      return bad('must be true or false');
-    }
-    case 'list':
-      return value
-        .split(',')
-        .map((v) => v.trim())
-        .filter((v) => v.length > 0);
-    case 'duration-s':
-    case 'duration-ms':
-      return parseDurationValue(spec, value, where);
-    case 'level':
-      if (!(LOG_LEVELS as readonly string[]).includes(value)) bad(`must be one of ${LOG_LEVELS.join(', ')}`);
-      return value;
-    case 'format':
-      if (value !== 'json' && value !== 'text') bad('must be json or text');
-      return value;
-  }
-}
-
-/** A duration (e.g. 30s, 24h; a bare number means seconds) in the unit of the setting. */
-function parseDurationValue(spec: SettingSpec, value: string | number, where: string): number {
-  let ms: number;
-  try {
-    ms = typeof value === 'number' ? value * 1000 : parseDuration(value, where);
-  } catch {
-    throw new ConfigError(`${where}: must be a duration such as 30s, 5m or 24h (got "${value}")`);
-  }
-  const out = spec.kind === 'duration-s' ? Math.floor(ms / 1000) : Math.round(ms);
-  if (out <= 0) {
-    throw new ConfigError(`${where}: must be at least 1${spec.kind === 'duration-s' ? 's' : 'ms'} (got "${value}")`);
-  }
-  return out;
-}
-
-function ajvMessage(e: ErrorObject): string {
-  const key = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
-  if (e.keyword === 'additionalProperties') {
-    const extra = (e.params as { additionalProperty: string }).additionalProperty;
-    return `unknown key "${key ? `${key}.` : ''}${extra}" (known keys: ${SETTINGS.map((s) => s.key).join(', ')})`;
-  }
-  if (e.keyword === 'enum') {
-    return `${key}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
-  }
-  if (e.keyword === 'anyOf') return `${key}: must be a duration such as "30s" or "24h", or a number of seconds`;
-  return `${key || '(top level)'}: ${e.message ?? 'is invalid'}`;
-}
-
-/** Parses and validates a config file (YAML or JSON); unknown keys and bad types are errors naming the key. */
+/** Parses and validates a config file (YAML or JSON); unknown keys and bad values are errors naming the key. */
 export function parseConfigFile(text: string, path: string): Partial<Settings> {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { maxAliasCount: 10, uniqueKeys: true }) ?? {};
-  } catch (err) {
-    throw new ConfigError(`config file ${path}: not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
-  }
-  const ajv = new Ajv({ allErrors: true, strict: true });
-  const validate = ajv.compile(CONFIG_SCHEMA);
-  if (!validate(doc)) {
-    // anyOf reports each branch too; keep the summary line of each key only
-    const errors = (validate.errors ?? []).filter((e) => !(e.schemaPath.includes('/anyOf/')));
-    throw new ConfigError(`config file ${path}: ${errors.map(ajvMessage).join('; ')}`);
-  }
-  const out: Record<string, unknown> = { ...(doc as Record<string, unknown>) };
-  for (const spec of SETTINGS) {
-    const value = out[spec.key];
-    if ((spec.kind === 'duration-s' || spec.kind === 'duration-ms') && value !== undefined) {
-      out[spec.key] = parseDurationValue(spec, value as string | number, `config file ${path}: ${spec.key}`);
-    }
-  }
-  return out as Partial<Settings>;
+  return SERVER_SETTINGS.parseFile(text, path);
 }
 
-/** Settings from OPENSCHEDULER_* and ALLOWED_ORIGINS (empty variables are ignored). */
+/** Settings from the environment variables of SETTINGS (empty variables are ignored). */
 export function settingsFromEnv(env: Readonly<Record<string, string | undefined>>): Partial<Settings> {
-  const out: Record<string, unknown> = {};
-  for (const spec of SETTINGS) {
-    const text = env[spec.env];
-    if (text !== undefined && text !== '') out[spec.key] = parseText(spec, text, `environment ${spec.env}`);
-  }
-  return out as Partial<Settings>;
+  return SERVER_SETTINGS.fromEnv(env);
 }
 
 /** Settings from parsed flags, keyed by the camelCase of the flag name as commander gives them. */
 export function settingsFromFlags(flags: Readonly<Record<string, unknown>>): Partial<Settings> {
-  const out: Record<string, unknown> = {};
-  for (const spec of SETTINGS) {
-    const name = spec.flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-    const value = flags[name];
-    if (value === undefined) continue;
-    if (typeof value === 'boolean') out[spec.key] = value;
-    else if (Array.isArray(value)) out[spec.key] = value.flatMap((v) => parseText(spec, String(v), `--${spec.flag}`) as string[]);
-    else out[spec.key] = parseText(spec, String(value), `--${spec.flag}`);
-  }
-  return out as Partial<Settings>;
+  return SERVER_SETTINGS.fromFlags(flags);
 }
 
 export function isLoopback(address: string): boolean {
@@ -283,88 +242,139 @@ export interface ResolveInput {
   readonly configFile?: string;
   /** JWT_SECRET, if set. */
   readonly jwtSecret?: string;
-  /** Relative paths (data dir, sqlite path, TLS files) are resolved against this. */
+  /** Relative paths (data dir, sqlite path, TLS files) from flags and environment are resolved against this; those from the file against its directory. */
   readonly cwd: string;
 }
 
-/** Default data directories: dev keeps its state next to the checkout; the server in /var/lib. */
-export const DEFAULT_DATA_DIR: Readonly<Record<Mode, string>> = { dev: '.openscheduler', server: '/var/lib/openscheduler' };
+/**
+ * Whether the agent endpoint uses TLS: default unless bound to loopback; it may be forced on for
+ * loopback, never off for another address (tokens must not cross a network in clear). The
+ * certificate files and the client CA (mTLS) need TLS; the certificate and key go together.
+ */
+function resolveGrpcTls(s: Partial<Settings>, bindAddress: string): boolean {
+  const loopback = isLoopback(bindAddress);
+  const on = s.grpcTlsEnabled ?? !loopback;
+  if (!on && !loopback) {
+    throw new ConfigError(`grpc-tls: plain gRPC is for loopback only, refusing it on ${bindAddress} (GRPC_SERVER_TLS_ENABLED=false); agents' tokens must not cross a network in clear`);
+  }
+  if ((s.grpcTlsCertFile === undefined) !== (s.grpcTlsKeyFile === undefined)) {
+    throw new ConfigError('grpc-tls-cert-file and grpc-tls-key-file must be given together');
+  }
+  if (!on) {
+    const why = s.grpcTlsEnabled === false ? 'TLS is turned off (grpc-tls: false)' : `it is bound to loopback (${bindAddress}), where TLS is off unless --grpc-tls is given`;
+    if (s.grpcClientCaFile !== undefined) {
+      throw new ConfigError(`grpc-client-ca-file: mTLS needs TLS on the agent endpoint, but ${why}; pass --grpc-tls (GRPC_SERVER_TLS_ENABLED=true)`);
+    }
+    if (s.grpcTlsCertFile !== undefined) {
+      throw new ConfigError(`grpc-tls-cert-file: the agent endpoint does not use TLS: ${why}; pass --grpc-tls (GRPC_SERVER_TLS_ENABLED=true)`);
+    }
+  }
+  return on;
+}
 
 /** Merges the sources (flags > env > file > defaults) and checks the combination. Throws ConfigError. */
 export function resolveConfig(input: ResolveInput): ResolvedConfig {
-  const s: Partial<Settings> = { ...input.file, ...input.env, ...input.flags };
-  const dev = input.mode === 'dev';
-  const dataDir = resolve(input.cwd, s.dataDir ?? DEFAULT_DATA_DIR[input.mode]);
-  const bindAddress = s.bindAddress ?? (dev ? '127.0.0.1' : '0.0.0.0');
-  const httpBindAddress = s.httpBindAddress ?? '127.0.0.1';
-  checkAddress(bindAddress, 'bind-address');
-  checkAddress(httpBindAddress, 'http-bind-address');
-  const insecureHttp = s.insecureHttp ?? false;
+  const settings = SERVER_SETTINGS.merge({
+    flags: input.flags,
+    env: input.jwtSecret === undefined ? input.env : { ...input.env, jwtSecret: input.jwtSecret },
+    file: input.file,
+    configFile: input.configFile,
+    cwd: input.cwd,
+    context: { mode: input.mode },
+  });
+  const s = settings.values;
+  const { dataDir, bindAddress, httpBindAddress, insecureHttp } = s;
+  checkAddress(bindAddress, settings.label('bindAddress'));
+  checkAddress(httpBindAddress, settings.label('httpBindAddress'));
   if (!insecureHttp && !isLoopback(httpBindAddress)) {
     throw new ConfigError(
-      `http-bind-address: plain HTTP is for loopback only, refusing ${httpBindAddress}; use HTTPS (--https-port) or pass --insecure-http`,
+      `${settings.label('httpBindAddress')}: plain HTTP is for loopback only, refusing ${httpBindAddress}; use HTTPS (--https-port) or pass --insecure-http`,
     );
   }
 
   let store: StoreSpec;
-  const endpoints = s.etcdEndpoints ?? [];
-  const storeText = s.store ?? (endpoints.length > 0 ? 'etcd' : 'sqlite');
+  const endpoints = s.etcdEndpoints;
+  const storeText = s.store;
   if (storeText === 'etcd') {
-    if (endpoints.length === 0) throw new ConfigError('store: "etcd" needs --etcd-endpoints host:port[,...]');
+    if (endpoints.length === 0) throw new ConfigError(`${settings.label('store')}: "etcd" needs --etcd-endpoints host:port[,...]`);
     for (const e of endpoints) {
-      if (!ENDPOINT_PATTERN.test(e)) throw new ConfigError(`etcd-endpoints: "${e}" is not host:port`);
+      if (!ENDPOINT_PATTERN.test(e)) throw new ConfigError(`${settings.label('etcdEndpoints')}: "${e}" is not host:port`);
     }
     store = { type: 'etcd', endpoints, prefix: s.etcdPrefix };
   } else if (storeText === 'sqlite' || storeText.startsWith('sqlite:')) {
-    if (endpoints.length > 0) throw new ConfigError('store: --store sqlite and --etcd-endpoints exclude each other');
+    if (endpoints.length > 0) throw new ConfigError(`${settings.label('store')}: --store sqlite and --etcd-endpoints exclude each other`);
     const path = storeText === 'sqlite' ? 'state.db' : storeText.slice('sqlite:'.length);
-    if (path === '') throw new ConfigError('store: "sqlite:" needs a path, e.g. sqlite:/var/lib/openscheduler/state.db');
-    // bare `sqlite` lives in the data dir; an explicit relative path is relative to the working directory
-    store = { type: 'sqlite', path: storeText === 'sqlite' ? resolve(dataDir, path) : resolve(input.cwd, path) };
+    if (path === '') throw new ConfigError(`${settings.label('store')}: "sqlite:" needs a path, e.g. sqlite:/var/lib/openscheduler/state.db`);
+    // bare `sqlite` lives in the data dir; an explicit path was resolved with the other paths
+    store = { type: 'sqlite', path: resolve(dataDir, path) };
   } else {
-    throw new ConfigError(`store: must be sqlite, sqlite:PATH or etcd (got "${storeText}")`);
+    throw new ConfigError(`${settings.label('store')}: must be sqlite, sqlite:PATH or etcd (got "${storeText}")`);
   }
 
-  if (input.jwtSecret !== undefined && Buffer.byteLength(input.jwtSecret, 'utf8') < MIN_JWT_SECRET_BYTES) {
+  const jwtSecret = s.jwtSecret;
+  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret, 'utf8') < MIN_JWT_SECRET_BYTES) {
     throw new ConfigError(
-      `${ENV_JWT_SECRET} must be at least ${MIN_JWT_SECRET_BYTES} bytes (got ${Buffer.byteLength(input.jwtSecret, 'utf8')}); generate one with: openssl rand -base64 48`,
+      `${ENV_JWT_SECRET} must be at least ${MIN_JWT_SECRET_BYTES} bytes (got ${Buffer.byteLength(jwtSecret, 'utf8')}); generate one with: openssl rand -base64 48`,
     );
   }
   if ((s.tlsCertFile === undefined) !== (s.tlsPrivateKeyFile === undefined)) {
     throw new ConfigError('tls-cert-file and tls-private-key-file must be given together');
   }
+  const grpcTls = resolveGrpcTls(s, bindAddress);
   let allowedOrigins: string[];
   try {
-    allowedOrigins = checkAllowedOrigins(s.allowedOrigins ?? []);
+    allowedOrigins = checkAllowedOrigins(s.allowedOrigins);
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
   const server: ServerOptions = {
     mode: input.mode,
     dataDir,
-    httpPort: s.httpPort ?? 8080,
-    httpsPort: s.httpsPort ?? 8443,
-    grpcPort: s.grpcPort ?? 50051,
+    httpPort: s.httpPort,
+    httpsPort: s.httpsPort,
+    grpcPort: s.grpcPort,
     bindAddress,
     httpBindAddress,
     insecureHttp,
     store,
-    storeTimeoutMs: s.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
-    jwtSecret: input.jwtSecret,
-    tokenTtlSeconds: s.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS,
-    tlsCertFile: s.tlsCertFile === undefined ? undefined : resolve(input.cwd, s.tlsCertFile),
-    tlsKeyFile: s.tlsPrivateKeyFile === undefined ? undefined : resolve(input.cwd, s.tlsPrivateKeyFile),
-    tlsSans: s.tlsSans ?? [],
+    storeTimeoutMs: s.storeTimeoutMs,
+    jwtSecret,
+    tokenTtlSeconds: s.tokenTtlSeconds,
+    tlsCertFile: s.tlsCertFile,
+    tlsKeyFile: s.tlsPrivateKeyFile,
+    tlsSans: s.tlsSans,
+    grpcTls,
+    ...(s.grpcTlsCertFile !== undefined ? { grpcTlsCertFile: s.grpcTlsCertFile } : {}),
+    ...(s.grpcTlsKeyFile !== undefined ? { grpcTlsKeyFile: s.grpcTlsKeyFile } : {}),
+    ...(s.grpcClientCaFile !== undefined ? { grpcClientCaFile: s.grpcClientCaFile } : {}),
     allowedOrigins,
-    bcryptCost: s.bcryptCost ?? 12,
-    nodeLeaseTtlSeconds: s.nodeLeaseTtlSeconds ?? 30,
-    nodeGracePeriodMs: s.nodeGracePeriodMs ?? 40_000,
-    logRetentionSeconds: s.logRetentionSeconds ?? 7 * 24 * 3600,
+    bcryptCost: s.bcryptCost,
+    nodeLeaseTtlSeconds: s.nodeLeaseTtlSeconds,
+    nodeGracePeriodMs: s.nodeGracePeriodMs,
+    logRetentionSeconds: s.logRetentionSeconds,
+    ...(s.auditLogPath === 'off' ? {} : { auditLog: { path: s.auditLogPath, maxBytes: s.auditLogMaxSize, maxFiles: s.auditLogMaxFiles } }),
   };
   return {
     server,
-    logLevel: s.logLevel ?? 'info',
-    logFormat: s.logFormat ?? (dev ? 'text' : 'json'),
+    logLevel: s.logLevel,
+    logFormat: s.logFormat,
     configFile: input.configFile,
+    settings,
   };
+}
+
+/**
+ * The effective configuration as `openscheduler config print` shows it: every setting with its
+ * value and source; secrets masked, and for JWT_SECRET how the secret is provided.
+ */
+export function printServerConfig(config: ResolvedConfig, format: 'yaml' | 'json'): string {
+  const { server } = config;
+  let jwtSecret: string;
+  if (server.jwtSecret !== undefined) jwtSecret = 'set (from environment)';
+  else if (server.store.type === 'etcd') jwtSecret = `generated once, shared through the store (${JWT_SECRET_KEY})`;
+  else jwtSecret = `generated file ${join(server.dataDir, JWT_SECRET_FILE)}`;
+  return SERVER_SETTINGS.print(config.settings, format, {
+    title: `openscheduler ${server.mode}: effective configuration (flags > environment > config file > defaults)`,
+    shown: { jwtSecret },
+  });
 }

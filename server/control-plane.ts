@@ -7,6 +7,11 @@
 //   is on, as with etcd; with the embedded store one process owns the store and always leads).
 // - start() resolves once every cache has synced and the endpoint listens; close() stops the
 //   endpoint first (agents reconnect elsewhere), then every loop, and resolves when all ended.
+// - With `metrics`, the controllers and the scheduler report to it, and its scrape-time families
+//   read the shared caches, the scheduler's allocations, the endpoint's open streams and the
+//   leadership of this process until close().
+// - controlPlaneReadinessChecks(): `informers` (every shared cache synced) and `leader` (with
+//   leader election: some process holds the lease key; without: this process leads once started).
 import type * as grpc from '@grpc/grpc-js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +24,9 @@ import { EventRecorder } from '../controllers/runtime/event-recorder.js';
 import { LeaderElector, Manager, type Logger } from '../controllers/runtime/index.js';
 import { newSchedulerController, newSchedulerInformers } from '../controllers/scheduler/scheduler.js';
 import type { LogStore } from '../logs/log-store.js';
+import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { Store } from '../store/store.js';
+import { ReadinessError, type ReadinessCheck } from '../apiserver/readiness.js';
 
 export const CONTROLLERS_ELECTION_NAME = 'openscheduler-controllers';
 
@@ -42,19 +49,55 @@ export interface ControlPlaneOptions {
   readonly nodeGracePeriodMs?: number;
   /** How often an Unschedulable job is looked at again. Default 5 s. */
   readonly unschedulableRetryMs?: number;
+  /** Reconcile, scheduling and cluster-state metrics. Default: none. */
+  readonly metrics?: ServerMetrics;
 }
 
 export interface RunningControlPlane {
   readonly grpcPort: number;
+  /** Every shared informer has applied its first list. */
+  cachesSynced(): boolean;
+  /** Some process runs the controllers (see the file comment); may read the store: the caller bounds it in time. */
+  leaderKnown(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/**
+ * The /readyz checks `informers` and `leader` over a control plane that may not have started yet
+ * (the API server is made first): until `current()` returns one, both fail.
+ */
+export function controlPlaneReadinessChecks(current: () => RunningControlPlane | undefined): ReadinessCheck[] {
+  const running = (): RunningControlPlane => {
+    const controlPlane = current();
+    if (controlPlane === undefined) throw new ReadinessError('the control plane is not running');
+    return controlPlane;
+  };
+  return [
+    {
+      name: 'informers',
+      check: async () => {
+        if (!running().cachesSynced()) throw new ReadinessError('the caches have not synced');
+      },
+    },
+    {
+      name: 'leader',
+      check: async () => {
+        const known = await running()
+          .leaderKnown()
+          .catch(() => Promise.reject(new ReadinessError('the leader lease cannot be read')));
+        if (!known) throw new ReadinessError('no process holds the controllers leader lease');
+      },
+    },
+  ];
 }
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<RunningControlPlane> {
   const { store, logger } = options;
   const identity = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const elector = options.leaderElection ? new LeaderElector({ store, name: CONTROLLERS_ELECTION_NAME, identity, logger }) : undefined;
   const manager = new Manager({
     logger,
-    ...(options.leaderElection ? { leaderElector: new LeaderElector({ store, name: CONTROLLERS_ELECTION_NAME, identity, logger }) } : {}),
+    ...(elector !== undefined ? { leaderElector: elector } : {}),
   });
   const recorders: EventRecorder[] = [];
   const recorder = (component: string): EventRecorder => {
@@ -75,6 +118,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     nodes,
     logger,
     recorder: recorder('scheduler'),
+    ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
     ...(options.unschedulableRetryMs !== undefined ? { unschedulableRetryMs: options.unschedulableRetryMs } : {}),
   });
   const dependencies = newDependencyController({ store, jobs, logger, recorder: recorder('dependency-controller') });
@@ -90,6 +134,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     ...(options.nodeGracePeriodMs !== undefined ? { gracePeriodMs: options.nodeGracePeriodMs } : {}),
   });
   for (const controller of [scheduler.controller, dependencies.controller, lifecycle.controller, nodeLifecycle.controller]) {
+    controller.setMetrics(options.metrics);
     manager.add(controller, { leaderOnly: true, name: controller.name });
   }
 
@@ -116,12 +161,23 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     throw err;
   }
   logger.info('agent endpoint listening', { host: options.grpc.host, port: grpcPort });
+  options.metrics?.setClusterState({
+    jobs: () => jobs.list(),
+    nodes: () => nodes.list(),
+    allocations: () => scheduler.scheduler.allocations(),
+    connectedAgents: () => endpoint.connectedAgents(),
+    isLeader: () => manager.isLeader(),
+  });
 
+  const informers = [jobs, nodes, leases];
   let closing: Promise<void> | undefined;
   return {
     grpcPort,
+    cachesSynced: () => informers.every((i) => i.hasSynced()),
+    leaderKnown: async () => (elector !== undefined ? (await elector.currentLeader()) !== undefined : manager.isLeader()),
     close: () =>
       (closing ??= (async () => {
+        options.metrics?.setClusterState(undefined);
         await endpoint.close();
         await manager.stop();
         await Promise.all(recorders.map((r) => r.close())); // writes what is queued

@@ -2,23 +2,28 @@
 // order and stopped in reverse. The daemon's composition root (cmd/openscheduler.ts) and
 // in-process tests call startServer.
 import * as grpc from '@grpc/grpc-js';
-import { mkdir, stat } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import type { Logger } from 'winston';
 import { kinds } from '../api/v1/index.js';
 import { createApiServer } from '../apiserver/api-server.js';
 import { setUpAuth, type IssuedToken } from '../apiserver/auth.js';
+import { AuditLog } from '../apiserver/audit-log.js';
 import { NodeTokenRegistry } from '../apiserver/node-tokens.js';
 import { ensureTlsMaterial } from '../apiserver/tls.js';
 import { FileLogStore } from '../logs/log-store.js';
 import type { Store } from '../store/store.js';
 import { openStore } from '../store/index.js';
-import { isLoopback, type ServerOptions, type StoreSpec } from './config.js';
-import { startControlPlane, type RunningControlPlane } from './control-plane.js';
+import { MeteredStore } from '../store/metered-store.js';
+import { ServerMetrics } from '../metrics/server-metrics.js';
+import type { ServerOptions, StoreSpec } from './config.js';
+import { controlPlaneReadinessChecks, startControlPlane, type RunningControlPlane } from './control-plane.js';
 import { ensureJoinToken } from './join-token.js';
 
 /** A startup failure with a one-line message fit for the operator (the cause is attached). */
@@ -38,7 +43,10 @@ export interface RunningServer {
   readonly adminPasswordPath: string;
   /** host:port of the agent gRPC endpoint (a wildcard bind address reported as loopback). */
   readonly grpcAddress: string;
-  /** Whether the agent endpoint uses TLS (with the serving certificate; trust `caPath`). */
+  /**
+   * Whether the agent endpoint uses TLS: with --grpc-tls-cert-file, else the serving certificate
+   * (trust `caPath`). With --grpc-client-ca-file it also requires agents' client certificates.
+   */
   readonly grpcTls: boolean;
   /** The join token file (mode 0600): agents may register with it (see agent.proto). */
   readonly joinTokenPath: string;
@@ -103,6 +111,48 @@ function closeServer(server: HttpServer): Promise<void> {
 }
 
 /**
+ * The agent endpoint's credentials: plaintext (loopback only, see config.ts), TLS with
+ * --grpc-tls-cert-file/--grpc-tls-key-file or else the HTTPS serving certificate, and with
+ * --grpc-client-ca-file mTLS: the TLS handshake refuses a client without a certificate signed by
+ * that CA. The files are read once here (rotating them needs a restart); an unreadable or
+ * unusable file is a StartupError naming it.
+ */
+async function agentEndpointCredentials(options: ServerOptions, serving: { readonly cert: string; readonly key: string }, logger: Logger): Promise<grpc.ServerCredentials> {
+  if (!options.grpcTls) return grpc.ServerCredentials.createInsecure();
+  const read = async (path: string, flag: string): Promise<Buffer> => {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      throw new StartupError(`gRPC TLS: cannot read ${path} (${flag}): ${errorText(err)}`, { cause: err });
+    }
+  };
+  const { grpcTlsCertFile: certFile, grpcTlsKeyFile: keyFile } = options;
+  const ownPair = certFile !== undefined && keyFile !== undefined;
+  const cert = ownPair ? await read(certFile, '--grpc-tls-cert-file') : Buffer.from(serving.cert);
+  const key = ownPair ? await read(keyFile, '--grpc-tls-key-file') : Buffer.from(serving.key);
+  const caFile = options.grpcClientCaFile;
+  const ca = caFile === undefined ? null : await read(caFile, '--grpc-client-ca-file');
+  if (ca !== null) {
+    try {
+      new X509Certificate(ca); // parsing is the check
+    } catch (err) {
+      throw new StartupError(`gRPC TLS: ${caFile} (--grpc-client-ca-file) is not a PEM certificate: ${errorText(err)}`, { cause: err });
+    }
+  }
+  try {
+    createSecureContext({ cert, key, ...(ca !== null ? { ca } : {}) });
+  } catch (err) {
+    const files = ownPair ? `${certFile} and ${keyFile} (--grpc-tls-cert-file, --grpc-tls-key-file)` : 'the HTTPS serving certificate and key';
+    throw new StartupError(`gRPC TLS: ${files} are not a usable certificate and key: ${errorText(err)}`, { cause: err });
+  }
+  logger.info('agent endpoint TLS', {
+    certificate: ownPair ? certFile : 'the HTTPS serving certificate',
+    clientCertificates: caFile === undefined ? 'not requested' : `required, signed by ${caFile}`,
+  });
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
+}
+
+/**
  * Starts the control plane's HTTP side. Throws StartupError (everything already opened is closed
  * again) when the data dir, TLS material, store, auth bootstrap or a listener fails.
  */
@@ -136,9 +186,10 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
       throw new StartupError(`TLS: ${errorText(err)}`, { cause: err });
     });
 
+    const metrics = new ServerMetrics(); // one registry per server: served at /metrics
     let store: Store;
     try {
-      store = await openStore({ ...options.store, timeoutMs: options.storeTimeoutMs, logger });
+      store = new MeteredStore(await openStore({ ...options.store, timeoutMs: options.storeTimeoutMs, logger }), metrics);
     } catch (err) {
       throw new StartupError(`cannot open the store (${describeStore(options.store)}): ${errorText(err)}`, { cause: err });
     }
@@ -159,11 +210,34 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
 
     const nodeTokens = new NodeTokenRegistry(store);
     const logs = new FileLogStore({ dir: join(options.dataDir, 'logs'), retentionSeconds: options.logRetentionSeconds, logger });
-    const api = createApiServer({ store, kinds, auth: auth.authenticator, logger, nodeTokens, logs, allowedOrigins: options.allowedOrigins });
+    let startedControlPlane: RunningControlPlane | undefined = undefined; // for /readyz, set once started
+    const auditOptions = options.auditLog;
+    const audit =
+      auditOptions === undefined
+        ? undefined
+        : await AuditLog.open({ ...auditOptions, logger }).catch((err: unknown) => {
+            throw new StartupError(`cannot open the audit log ${auditOptions.path}: ${errorText(err)} (choose another with --audit-log-path, or off)`, { cause: err });
+          });
+    if (audit !== undefined) cleanups.push(() => audit.close()); // after the listeners (cleanups run in reverse)
+    if (audit === undefined) logger.warn('the audit log is off (--audit-log-path off)');
+    const api = createApiServer({
+      store,
+      kinds,
+      auth: auth.authenticator,
+      users: { users: auth.users, tokens: auth.authenticator },
+      logger,
+      nodeTokens,
+      logs,
+      allowedOrigins: options.allowedOrigins,
+      audit,
+      metrics,
+      readinessChecks: controlPlaneReadinessChecks(() => startedControlPlane),
+    });
     cleanups.push(() => api.close());
 
     const joinToken = await ensureJoinToken(options.dataDir);
-    const grpcTls = !isLoopback(options.bindAddress);
+    const grpcTls = options.grpcTls;
+    const grpcCredentials = await agentEndpointCredentials(options, tls, logger);
     let controlPlane: RunningControlPlane;
     try {
       controlPlane = await startControlPlane({
@@ -175,11 +249,10 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
         grpc: {
           host: options.bindAddress,
           port: options.grpcPort,
-          credentials: grpcTls
-            ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }], false)
-            : grpc.ServerCredentials.createInsecure(),
+          credentials: grpcCredentials,
         },
         leaderElection: options.store.type === 'etcd',
+        metrics,
         nodeLeaseTtlSeconds: options.nodeLeaseTtlSeconds,
         nodeGracePeriodMs: options.nodeGracePeriodMs,
       });
@@ -189,6 +262,7 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
       });
     }
     cleanups.push(() => controlPlane.close());
+    startedControlPlane = controlPlane;
     const logRetention = new AbortController();
     const logRetentionDone = logs.run(logRetention.signal);
     cleanups.push(async () => {
@@ -227,6 +301,7 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
         clearTimeout(timer);
         for (const s of servers) s.closeAllConnections();
         await closed;
+        await audit?.close(); // every answered request's record is already on disk; this flushes the rest
         await store.close();
         logger.info('stopped');
       })();

@@ -5,6 +5,7 @@ export { deepFreeze, Informer, type CacheEntry, type Decoder, type InformerHandl
 export { LeaderElector, type LeaderElectionOptions, type LeaderWork } from './leader-election.js';
 export { errorMessage, silentLogger, type Logger } from './logger.js';
 export { Manager, type AddOptions, type ManagerOptions } from './manager.js';
+export type { ControllerMetrics } from './metrics.js';
 export {
   applyOutcome,
   Controller,

@@ -60,6 +60,14 @@ export class LeaderElector {
   }
 
   /**
+   * The identity written in the leader key, read from the store now; undefined when no process
+   * holds it (the key lives on a lease, so an expired leader's key is gone). Store errors propagate.
+   */
+  async currentLeader(): Promise<string | undefined> {
+    return (await this.store.get(this.key))?.value;
+  }
+
+  /**
    * Campaigns until `signal` aborts; each time leadership is won, runs `work` with a signal that
    * aborts when it is lost. Resolves after the work has finished and the lease was released.
    */

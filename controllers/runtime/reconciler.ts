@@ -7,6 +7,7 @@
 //   TerminalError                -> forget, log, no retry (a later change of the object wakes it again)
 import { errorMessage, silentLogger, type Logger } from './logger.js';
 import type { Informer } from './informer.js';
+import type { ControllerMetrics } from './metrics.js';
 import type { Runnable } from './runnable.js';
 import { WorkQueue, type WorkQueueOptions } from './work-queue.js';
 
@@ -83,6 +84,8 @@ export interface ControllerOptions {
   /** Options of the work queue made for each run (clock, backoff). */
   readonly queue?: WorkQueueOptions;
   readonly logger?: Logger;
+  /** Reconcile durations and errors, queue depth. Absent: none (see also setMetrics). */
+  readonly metrics?: ControllerMetrics;
 }
 
 interface Source {
@@ -102,6 +105,7 @@ export class Controller implements Runnable {
   private readonly queueOptions: WorkQueueOptions;
   private readonly logger: Logger;
   private readonly sources: Source[] = [];
+  private metrics: ControllerMetrics | undefined;
   /** The queue of the current run; events arriving between runs are dropped (the next run reseeds). */
   private queue: WorkQueue | undefined;
 
@@ -116,6 +120,12 @@ export class Controller implements Runnable {
     this.workers = workers;
     this.queueOptions = options.queue ?? {};
     this.logger = options.logger ?? silentLogger;
+    this.metrics = options.metrics;
+  }
+
+  /** Reports to `metrics` from the next run() on (for controllers built without the option). */
+  setMetrics(metrics: ControllerMetrics | undefined): void {
+    this.metrics = metrics;
   }
 
   /** Enqueues keysOf(object) for every add, update (old and new object) and delete the informer reports. */
@@ -141,6 +151,8 @@ export class Controller implements Runnable {
     this.queue = queue;
     const stop = (): void => queue.shutDown();
     signal.addEventListener('abort', stop, { once: true });
+    const metrics = this.metrics;
+    const unregisterQueue = metrics?.registerQueue(this.name, () => queue.len());
     try {
       for (const { informer } of this.sources) {
         if (!(await informer.waitForSync(signal))) return;
@@ -152,24 +164,27 @@ export class Controller implements Runnable {
         }
       }
       this.logger.info('controller started', { controller: this.name, workers: this.workers });
-      await Promise.all(Array.from({ length: this.workers }, () => this.worker(queue, signal)));
+      await Promise.all(Array.from({ length: this.workers }, () => this.worker(queue, signal, metrics)));
     } finally {
+      unregisterQueue?.();
       signal.removeEventListener('abort', stop);
       queue.shutDown();
       this.queue = undefined;
     }
   }
 
-  private async worker(queue: WorkQueue, signal: AbortSignal): Promise<void> {
+  private async worker(queue: WorkQueue, signal: AbortSignal, metrics: ControllerMetrics | undefined): Promise<void> {
     for (;;) {
       const key = await queue.get();
       if (key === undefined) return;
       let outcome: ReconcileOutcome;
+      const started = performance.now();
       try {
         outcome = { result: (await this.reconciler.reconcile(key, signal)) ?? {} };
       } catch (error) {
         outcome = { error };
       }
+      metrics?.observeReconcile(this.name, (performance.now() - started) / 1000, !('error' in outcome));
       applyOutcome(queue, key, outcome, this.logger, this.name);
       queue.done(key);
     }

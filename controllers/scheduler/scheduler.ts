@@ -23,6 +23,8 @@
 // - Cost: a bind is O(nodes) (plus O(nodes) per pending job of strictly higher priority), never
 //   O(jobs): allocation per node, pending jobs by priority and the Unschedulable jobs are kept
 //   incrementally by a SchedulingCache fed from the informers' handlers (scheduling-cache.ts).
+// - Metrics (optional hook): scheduling latency, from when this process first saw the job runnable
+//   (created, admitted by the dependency controller, back from backoff or retried) to its bind.
 import { jobKind, MAX_RECENT_ATTEMPTS, SCHEDULED_CONDITION, type Condition, type Job, type JobStatus, type Node } from '../../api/v1/index.js';
 import { ObjectStorage, type StoredObject } from '../../apiserver/object-storage.js';
 import type { Store } from '../../store/store.js';
@@ -61,6 +63,12 @@ export function decodeNode(value: string): Node | undefined {
   return isObject(obj) && obj.kind === 'Node' && isObject(obj.metadata) ? (obj as Node) : undefined;
 }
 
+/** The scheduler's metrics hook (metrics/server-metrics.ts implements it; the scheduler imports no metrics library). */
+export interface SchedulerMetrics {
+  /** A job was bound `seconds` after this process first saw it runnable (created, admitted, or retried). */
+  observeSchedulingLatency(seconds: number): void;
+}
+
 function isObject(value: unknown): value is object {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -77,6 +85,8 @@ export interface SchedulerOptions {
   readonly recorder?: EventRecorder;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** Scheduling latency. Absent: not measured. */
+  readonly metrics?: SchedulerMetrics;
 }
 
 export class Scheduler implements Reconciler {
@@ -90,6 +100,9 @@ export class Scheduler implements Reconciler {
   private readonly cache = new SchedulingCache();
   private readonly nodeCandidates = new NodeCandidates();
   private readonly removeHandlers: (() => void)[];
+  private readonly metrics: SchedulerMetrics | undefined;
+  /** With metrics: when this process first saw each runnable job runnable (clock ms), by key. */
+  private readonly runnableSince = new Map<string, number>();
 
   /** Registers handlers on both informers (they feed the scheduler's indexes); close() removes them. */
   constructor(options: SchedulerOptions) {
@@ -103,11 +116,12 @@ export class Scheduler implements Reconciler {
     this.recorder = options.recorder;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
+    this.metrics = options.metrics;
     this.removeHandlers = [
       this.jobs.addHandlers({
-        onAdd: (key, job) => this.cache.observe(key, job),
-        onUpdate: (key, _old, job) => this.cache.observe(key, job),
-        onDelete: (key) => this.cache.observe(key, undefined),
+        onAdd: (key, job) => this.observeJob(key, job),
+        onUpdate: (key, _old, job) => this.observeJob(key, job),
+        onDelete: (key) => this.observeJob(key, undefined),
       }),
       options.nodes.addHandlers({
         onAdd: (key, node) => this.nodeCandidates.observe(key, node),
@@ -115,6 +129,16 @@ export class Scheduler implements Reconciler {
         onDelete: (key) => this.nodeCandidates.observe(key, undefined),
       }),
     ];
+  }
+
+  private observeJob(key: string, job: Job | undefined): void {
+    this.cache.observe(key, job);
+    if (this.metrics === undefined) return;
+    if (job !== undefined && isRunnable(job)) {
+      if (!this.runnableSince.has(key)) this.runnableSince.set(key, this.clock.now());
+    } else {
+      this.runnableSince.delete(key);
+    }
   }
 
   /** Stops following the informers (the indexes go stale: reconcile no more). Idempotent. */
@@ -165,6 +189,7 @@ export class Scheduler implements Reconciler {
     const nodeName = best.node.metadata.name;
     const bound = this.bind(job, nodeName);
     this.cache.assume(key, bound);
+    const runnableSince = this.runnableSince.get(key); // read now: the informer may see the bind before the write returns
     let written: StoredObject;
     try {
       written = await this.storage.update(bound as StoredObject, entry.revision);
@@ -173,6 +198,7 @@ export class Scheduler implements Reconciler {
       throw new Error(`binding ${key} to node ${nodeName} failed`, { cause: err });
     }
     this.cache.confirm(key, Number(written.metadata.resourceVersion));
+    if (runnableSince !== undefined) this.metrics?.observeSchedulingLatency(Math.max(0, this.clock.now() - runnableSince) / 1000);
     const attempt = bound.status?.attempts ?? 0;
     this.recorder?.record(bound, 'Normal', 'Scheduled', `bound to node ${nodeName} (attempt ${attempt})`);
     this.logger.info('scheduler: bound job', { job: key, node: nodeName, attempt });

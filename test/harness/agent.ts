@@ -48,6 +48,8 @@ export async function startAgentProcess(opts: AgentProcessOptions): Promise<Agen
     dataDir,
     '--log-format',
     'text',
+    // any free port, not the fixed default: several agents run on this host at once
+    ...(opts.extraArgs?.includes('--metrics-address') ? [] : ['--metrics-address', '127.0.0.1:0']),
     ...(opts.extraArgs ?? []),
   ];
   const child: ChildProcess = spawn(process.execPath, binArgs('openscheduler', args), {
