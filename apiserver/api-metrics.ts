@@ -17,6 +17,8 @@ import { REQUEST_INFO, resourceWithSubresource, type RequestInfo } from './reque
 export interface ApiRequestMetrics {
   /** One request ended with `code`; `seconds` is undefined for long-running requests. */
   observeRequest(route: string, verb: string, code: number, seconds: number | undefined): void;
+  /** An audit record could not be written (the request was answered anyway). */
+  auditWriteFailed(): void;
 }
 
 /** The Prometheus exposition served at /metrics. */

@@ -89,7 +89,15 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
     res.locals[REQUEST_INFO] = resolveRequestInfo(req.method, req.path, req.query as Record<string, unknown>);
     next();
   });
-  app.use(auditMiddleware({ sink: deps.audit, logger, now }));
+  const metricsForAudit = deps.metrics;
+  app.use(
+    auditMiddleware({
+      sink: deps.audit,
+      logger,
+      now,
+      ...(metricsForAudit !== undefined ? { onAppendError: () => metricsForAudit.auditWriteFailed() } : {}),
+    }),
+  );
   if (deps.metrics !== undefined) {
     app.use(apiMetricsMiddleware(deps.metrics, new Set([...kinds.map((k) => k.plural), ...CORE_RESOURCES])));
   }

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { kinds } from '../api/v1/index.js';
+import { ServerMetrics } from '../metrics/server-metrics.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { createApiServer, type ApiServer } from './api-server.js';
 import { JOBS, StaticTokenAuthenticator, TEST_TOKEN, jobManifest } from './api-test-harness.js';
@@ -319,8 +320,8 @@ void describe('audit middleware: held answers', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function serve(sink: GatedSink, logger: winston.Logger): Promise<{ url: string; close: () => Promise<void> }> {
-    const api = createApiServer({ store, kinds, auth: new StaticTokenAuthenticator(TEST_TOKEN), logger, audit: sink });
+  async function serve(sink: GatedSink, logger: winston.Logger, metrics?: ServerMetrics): Promise<{ url: string; close: () => Promise<void> }> {
+    const api = createApiServer({ store, kinds, auth: new StaticTokenAuthenticator(TEST_TOKEN), logger, audit: sink, ...(metrics ? { metrics } : {}) });
     const { http, url } = await listen(api);
     return {
       url,
@@ -365,10 +366,11 @@ void describe('audit middleware: held answers', () => {
     }
   });
 
-  void it('a failed append is logged at error level and the answer still goes out', async () => {
+  void it('a failed append is logged at error level, counted, and the answer still goes out', async () => {
     const sink = new GatedSink();
     const { logger, text } = capturingLogger();
-    const server = await serve(sink, logger);
+    const metrics = new ServerMetrics({ processMetrics: false });
+    const server = await serve(sink, logger, metrics);
     try {
       const pending = fetch(`${server.url}${JOBS}/nothing`, { method: 'DELETE', headers: { authorization: `Bearer ${TEST_TOKEN}` } });
       await until(() => sink.appended.length === 1);
@@ -378,6 +380,7 @@ void describe('audit middleware: held answers', () => {
       await res.text();
       assert.match(text(), /"level":"error".*audit log write failed/);
       assert.match(text(), /ENOSPC/);
+      assert.match(await metrics.render(), /^openscheduler_audit_write_errors_total 1$/m);
     } finally {
       await server.close();
     }

@@ -195,6 +195,9 @@ void describe('openscheduler startup errors (process)', () => {
     const badEnv = await runOpenscheduler(base, { env: { ...env, OPENSCHEDULER_LOG_FORMAT: 'xml' } });
     assert.equal(badEnv.code, 1);
     assertOneLineError(badEnv.stderr, /environment OPENSCHEDULER_LOG_FORMAT: must be json or text/);
+    const mtls = await runOpenscheduler([...base, '--grpc-tls', '--grpc-client-ca-file', join(work, 'agents-ca.crt')], { env });
+    assert.equal(mtls.code, 1);
+    assertOneLineError(mtls.stderr, /grpc-client-ca-file: dev's local agent cannot connect.*--no-local-agent/);
     const unknown = await runOpenscheduler(['dev', '--no-such-flag'], { env });
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /unknown option '--no-such-flag'/);

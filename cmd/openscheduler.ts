@@ -205,6 +205,13 @@ async function run(mode: Mode, flags: Record<string, unknown>): Promise<void> {
   const logger = createLogger(config.logLevel, config.logFormat);
   const options = config.server;
   if (config.configFile) logger.info('read config file', { path: config.configFile });
+  if (mode === 'dev' && flags.localAgent !== false && (options.grpcClientCaFile !== undefined || options.grpcTlsCertFile !== undefined)) {
+    // the local agent trusts the generated CA and has no client certificate
+    fail(
+      `${options.grpcClientCaFile !== undefined ? 'grpc-client-ca-file' : 'grpc-tls-cert-file'}: dev's local agent cannot connect to an agent endpoint with ` +
+        'its own certificate or required client certificates; add --no-local-agent and run agents with their certificates',
+    );
+  }
 
   let server: RunningServer | undefined;
   // The local agent of `dev` (started below).

@@ -60,6 +60,7 @@ export class ServerMetrics implements ApiServerMetrics, StoreMetrics, Controller
   private readonly reconcileDuration: Histogram<'controller'>;
   private readonly reconcileErrors: Counter<'controller'>;
   private readonly schedulingLatency: Histogram;
+  private readonly auditWriteErrors: Counter;
   /** controller -> depth readers (one per running queue; normally one). */
   private readonly queues = new Map<string, Set<() => number>>();
   private cluster: ClusterStateSource | undefined;
@@ -129,6 +130,11 @@ export class ServerMetrics implements ApiServerMetrics, StoreMetrics, Controller
       buckets: SCHEDULING_BUCKETS,
       registers,
     });
+    this.auditWriteErrors = new Counter({
+      name: 'openscheduler_audit_write_errors_total',
+      help: 'Audit records that could not be written (the request was answered anyway; see the server log).',
+      registers,
+    });
     this.clusterCollectors(registers);
   }
 
@@ -145,6 +151,10 @@ export class ServerMetrics implements ApiServerMetrics, StoreMetrics, Controller
   observeRequest(route: string, verb: string, code: number, seconds: number | undefined): void {
     this.requests.inc({ route, verb, code: String(code) });
     if (seconds !== undefined) this.requestDuration.observe({ route, verb }, seconds);
+  }
+
+  auditWriteFailed(): void {
+    this.auditWriteErrors.inc();
   }
 
   observeOperation(operation: StoreOperation, result: StoreResult, seconds: number): void {
