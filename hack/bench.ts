@@ -23,6 +23,7 @@
 //   --cpu-prof DIR      V8 CPU profiles of the run-jobs server and agents children, per section
 //   --skip-drivers      no container-driver section; --only-drivers: only that section
 //   --driver-tasks N    tasks per container-driver measurement (default 40); --driver-concurrency N (2)
+//   --no-audit          the API server without its audit log (the default writes it, as a server does)
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -176,7 +177,7 @@ async function benchSqlite(jobs: number): Promise<Row> {
   try {
     const store = await openStore({ type: 'sqlite', path: join(dir, 'raw.db') });
     const raw = await benchRawStore(store, { n: jobs, concurrency: CONCURRENCY }).finally(() => store.close());
-    const api = await benchApi({ dataDir: join(dir, 'server'), store: 'sqlite', httpPort: 0, httpsPort: 0, grpcPort: 0 }, jobs);
+    const api = await benchApi({ dataDir: join(dir, 'server'), store: 'sqlite', httpPort: 0, httpsPort: 0, grpcPort: 0, ...serverExtraFlags }, jobs);
     return { store: 'sqlite', raw, api };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -191,7 +192,7 @@ async function benchEtcd(jobs: number): Promise<Row> {
     const store = await openStore({ type: 'etcd', endpoints: [etcd.endpoint], prefix: '/bench-raw' });
     const raw = await benchRawStore(store, { n: jobs, concurrency: CONCURRENCY }).finally(() => store.close());
     const api = await benchApi(
-      { dataDir: join(dir, 'server'), etcdEndpoints: [etcd.endpoint], etcdPrefix: '/bench-api', httpPort: 0, httpsPort: 0, grpcPort: 0 },
+      { dataDir: join(dir, 'server'), etcdEndpoints: [etcd.endpoint], etcdPrefix: '/bench-api', httpPort: 0, httpsPort: 0, grpcPort: 0, ...serverExtraFlags },
       jobs,
     );
     return { store: 'etcd', raw, api };
@@ -246,6 +247,8 @@ function onlyRunSections(): RunSection[] | undefined {
 }
 
 const jobs = countFlag('jobs', 10_000);
+/** --no-audit: the API server without its audit log (to measure what the log's fdatasync per batch costs). */
+const serverExtraFlags: Record<string, unknown> = process.argv.includes('--no-audit') ? { auditLogPath: 'off' } : {};
 const only = arg('only');
 if (only !== undefined && only !== 'sqlite' && only !== 'etcd') usage('only', 'must be sqlite or etcd');
 const runSections = onlyRunSections();
