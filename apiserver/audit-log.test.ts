@@ -4,22 +4,9 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import winston from 'winston';
 import { AuditLog, ExpiredContinueError, InvalidContinueError, InvalidFilterError, type AuditRecord } from './audit-log.js';
-
-function capturingLogger(): { logger: winston.Logger; text: () => string } {
-  let text = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString('utf8');
-      cb();
-    },
-  });
-  const logger = winston.createLogger({ format: winston.format.json(), transports: [new winston.transports.Stream({ stream: sink })] });
-  return { logger, text: () => text };
-}
+import { capturingLogger } from '../test/harness/logging.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 

@@ -9,7 +9,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Writable } from 'node:stream';
 import winston from 'winston';
 import { kinds } from '../api/v1/index.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
@@ -19,20 +18,9 @@ import { JOBS, StaticTokenAuthenticator, TEST_TOKEN, jobManifest } from './api-t
 import { AuditLog, type AuditPage, type AuditQuery, type AuditRecord, type AuditSink } from './audit-log.js';
 import { AUDIT_ID_HEADER, REQUEST_ID_HEADER } from './audit-middleware.js';
 import { setUpAuth, type Auth } from './auth.js';
+import { capturingLogger } from '../test/harness/logging.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-function capturingLogger(): { logger: winston.Logger; text: () => string } {
-  let text = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString('utf8');
-      cb();
-    },
-  });
-  const logger = winston.createLogger({ format: winston.format.json(), transports: [new winston.transports.Stream({ stream: sink })] });
-  return { logger, text: () => text };
-}
 
 interface Answer {
   readonly status: number;

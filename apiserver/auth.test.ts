@@ -7,11 +7,9 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import bcrypt from 'bcryptjs';
 import express, { type Request } from 'express';
 import jwt from 'jsonwebtoken';
-import winston from 'winston';
 import { SqliteStore } from '../store/sqlite-store.js';
 import {
   JWT_AUDIENCE,
@@ -23,22 +21,11 @@ import {
   type Auth,
 } from './auth.js';
 import { InvalidFieldError, UserExistsError, UserRegistry, USERS_PREFIX } from './users.js';
+import { capturingLogger } from '../test/harness/logging.js';
 
 const FAST_COST = 10;
 
 /** A logger whose output the test can read. */
-function capturingLogger(): { logger: winston.Logger; text: () => string } {
-  let text = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString('utf8');
-      cb();
-    },
-  });
-  const logger = winston.createLogger({ format: winston.format.json(), transports: [new winston.transports.Stream({ stream: sink })] });
-  return { logger, text: () => text };
-}
-
 async function mode(path: string): Promise<number> {
   return (await stat(path)).mode & 0o777;
 }

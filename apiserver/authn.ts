@@ -1,5 +1,6 @@
 // The contract between the REST API and authentication (implemented in apiserver/auth.ts).
-import type { Request, Router } from 'express';
+import type { Request, Response, Router } from 'express';
+import { unauthorized } from './status.js';
 
 /** Who made a request. Roles come with the authorization work; `admin` is the only one now. */
 export interface Principal {
@@ -18,4 +19,11 @@ export interface Authenticator {
    * there is none or it is invalid/expired (the API answers 401 with a Status).
    */
   authenticate(req: Request): Promise<Principal | undefined>;
+}
+
+/** The request's authenticated principal; 401 if authentication did not run (a wiring error). */
+export function principalOf(res: Response): Principal {
+  const principal = res.locals[PRINCIPAL] as Principal | undefined;
+  if (principal === undefined) throw unauthorized();
+  return principal;
 }

@@ -21,13 +21,13 @@ import type { ResourceKind } from '../api/kind.js';
 import type { Condition, JobStatus } from '../api/v1/index.js';
 import { DEPENDENCIES_READY_CONDITION, SCHEDULED_CONDITION } from '../api/v1/job-conditions.js';
 import type { Store } from '../store/store.js';
-import type { Principal } from './authn.js';
+import { principalOf } from './authn.js';
 import { isJsonObject } from './json-value.js';
 import { ObjectStorage, type StoredObject } from './object-storage.js';
 import { describeJsonType, hasBody, parseJson, readRawBody } from './request-body.js';
 import { dryRunParam, ERROR_CONTEXT } from './resource-handlers.js';
 import { ResourceWriter } from './resource-writer.js';
-import { ApiError, badRequest, failureStatus, methodNotAllowed, unauthorized, type ErrorContext } from './status.js';
+import { ApiError, badRequest, failureStatus, methodNotAllowed, type ErrorContext } from './status.js';
 
 /** status.reason of a job taken out of the dead-letter queue. */
 export const RETRIED_REASON = 'Retried';
@@ -111,8 +111,7 @@ export function jobRetryRoutes(deps: JobRetryRoutesDeps): Router {
     if (namespace.length > 63 || !NAMESPACE_PATTERN.test(namespace)) {
       throw badRequest(`namespace "${namespace}" is invalid: must be a DNS-1123 label`);
     }
-    const principal = res.locals.principal as Principal | undefined;
-    if (principal === undefined) throw unauthorized();
+    const principal = principalOf(res);
     const dryRun = dryRunParam(req);
     await readOptionalBody(req);
     const at = now();

@@ -4,28 +4,17 @@
 //   GET    /api/v1/nodetokens        -> {kind: NodeTokenList, items} without secrets
 //   DELETE /api/v1/nodetokens/{id}   -> 200 Status Success | 404 Status
 // Every answer carries `Cache-Control: no-store`.
-import express, { type Request, type Response, type Router } from 'express';
-import { PRINCIPAL, type Principal } from './authn.js';
+import express, { type Request, type Router } from 'express';
+import { principalOf } from './authn.js';
 import { NodeTokenNotFoundError, type NodeTokenRegistry } from './node-tokens.js';
 import { readObjectBody, requestMediaType } from './request-body.js';
-import { ApiError, failureStatus, methodNotAllowed, notFound, unauthorized, unsupportedMediaType, type ResourceRef } from './status.js';
+import { badField, methodNotAllowed, notFound, unsupportedMediaType, type ResourceRef } from './status.js';
 import { InvalidFieldError } from './users.js';
 
 export const NODE_TOKENS_PATH = '/api/v1/nodetokens';
 export const NODE_TOKEN_RESOURCE: ResourceRef = { group: '', plural: 'nodetokens', kind: 'NodeToken' };
 const BODY_LIMIT_BYTES = 16 * 1024;
 const CREATE_FIELDS = new Set(['nodeName', 'ttlSeconds', 'description']);
-
-/** 400 BadRequest whose single cause names the field. */
-function badField(field: string, message: string, reason = 'FieldValueInvalid'): ApiError {
-  return new ApiError(failureStatus(400, 'BadRequest', message, { causes: [{ reason, message, field }] }));
-}
-
-function principalOf(res: Response): Principal {
-  const principal = res.locals[PRINCIPAL] as Principal | undefined;
-  if (principal === undefined) throw unauthorized();
-  return principal;
-}
 
 async function createBody(req: Request): Promise<{ nodeName: unknown; ttlSeconds: unknown; description: unknown }> {
   const mediaType = requestMediaType(req) ?? 'application/json';

@@ -54,6 +54,10 @@ export function qualifiedResource(resource: ResourceRef): string {
 
 export const badRequest = (message: string): ApiError => apiError(400, 'BadRequest', message);
 
+/** 400 BadRequest whose single cause names the field. */
+export const badField = (field: string, message: string, reason = 'FieldValueInvalid'): ApiError =>
+  apiError(400, 'BadRequest', message, { causes: [{ reason, message, field }] });
+
 export const unauthorized = (): ApiError => apiError(401, 'Unauthorized', 'Unauthorized');
 
 export const notFound = (resource: ResourceRef, name: string): ApiError =>

@@ -19,9 +19,9 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Status } from '../api/meta.js';
 import type { IssuedToken, PasswordCheck } from './auth.js';
-import { PRINCIPAL, type Principal } from './authn.js';
+import { principalOf } from './authn.js';
 import { hasBody, readObjectBody, requestMediaType } from './request-body.js';
-import { alreadyExists, ApiError, failureStatus, methodNotAllowed, notFound, unauthorized, unsupportedMediaType, type ResourceRef } from './status.js';
+import { alreadyExists, ApiError, badField, failureStatus, methodNotAllowed, notFound, unsupportedMediaType, type ResourceRef } from './status.js';
 import {
   InvalidFieldError,
   LastAdminError,
@@ -68,17 +68,6 @@ export interface UserView {
 export function userView(record: UserRecord): UserView {
   const { passwordHash: _hash, ...view } = record;
   return view;
-}
-
-/** 400 BadRequest whose single cause names the field. */
-function badField(field: string, message: string, reason = 'FieldValueInvalid'): ApiError {
-  return new ApiError(failureStatus(400, 'BadRequest', message, { causes: [{ reason, message, field }] }));
-}
-
-function principalOf(res: Response): Principal {
-  const principal = res.locals[PRINCIPAL] as Principal | undefined;
-  if (principal === undefined) throw unauthorized();
-  return principal;
 }
 
 /** The JSON object body with only `fields`; with `optional`, an absent body is `{}`. */

@@ -1,20 +1,13 @@
 // End-to-end: `osctl audit` (the real osctl binary) against a real `openscheduler dev` process,
 // with filters, paging (--limit) and both output formats.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AuditRecord } from '../apiserver/audit-log.js';
-import { binArgs, repoRoot } from '../test/harness/bin.js';
-import { childEnv, type ServerProcess, startServerProcess } from '../test/harness/server.js';
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { osctl as runOsctlBinary, type CliRun } from '../test/harness/e2e.js';
+import { type ServerProcess, startServerProcess } from '../test/harness/server.js';
 
 const HEADER = /^TIME\s+USER\s+VERB\s+RESOURCE\s+NAMESPACE\/NAME\s+CODE\s+SOURCE\s+REQUEST-ID$/;
 
@@ -23,24 +16,8 @@ void describe('osctl audit end to end', () => {
   let work: string;
   const ids: Record<string, string> = {};
 
-  function osctl(args: readonly string[]): Promise<Run> {
-    const child = spawn(process.execPath, binArgs('osctl', args), {
-      cwd: repoRoot,
-      env: childEnv({ OSCTL_CONFIG: server.osctlConfigPath, HOME: work }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    return new Promise<Run>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code) => {
-        clearTimeout(killer);
-        resolve({ code: code ?? 137, stdout, stderr });
-      });
-    });
+  function osctl(args: readonly string[]): Promise<CliRun> {
+    return runOsctlBinary(args, { OSCTL_CONFIG: server.osctlConfigPath, HOME: work }, { timeoutMs: 30_000 });
   }
 
   async function call(key: string, method: string, path: string, body?: unknown, token: string | null = server.token): Promise<number> {

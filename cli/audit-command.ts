@@ -2,6 +2,7 @@
 // [--name N] [--code 4xx|403] [--request-id ID] [--limit N] [-o table|json]`: the audit log, newest
 // first (GET /api/v1/audit, page by page with continue tokens; admins only).
 // Table columns: TIME USER VERB RESOURCE NAMESPACE/NAME CODE SOURCE REQUEST-ID.
+import type { AuditRecord } from '../apiserver/audit-log.js';
 import { Command } from 'commander';
 import { parseDuration } from '../util/duration.js';
 import type { CommandEnv } from './context.js';
@@ -14,28 +15,8 @@ const PAGE_SIZE = 500;
 const DEFAULT_LIMIT = 500;
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i;
 
-/** One record as the API returns it (apiserver/audit-log.ts). */
-export interface AuditRecordView {
-  readonly time: string;
-  readonly requestId: string;
-  readonly user: string | null;
-  readonly role: string | null;
-  readonly sourceAddress: string;
-  readonly userAgent: string;
-  readonly method: string;
-  readonly path: string;
-  readonly verb: string;
-  readonly apiGroup: string;
-  readonly resource: string;
-  readonly namespace: string;
-  readonly name: string;
-  readonly code: number;
-  readonly durationMs: number;
-  readonly event: string;
-}
-
 interface AuditList {
-  readonly items?: AuditRecordView[];
+  readonly items?: AuditRecord[];
   readonly metadata?: { readonly continue?: string };
 }
 
@@ -79,7 +60,7 @@ function parseCode(text: string): string {
 const orNone = (value: string | null): string => (value === null || value === '' ? '<none>' : value);
 
 /** The row of one record: the path stands in for the resource of non-resource requests (login). */
-export function auditRow(r: AuditRecordView): string[] {
+export function auditRow(r: AuditRecord): string[] {
   const target = r.namespace !== '' && r.name !== '' ? `${r.namespace}/${r.name}` : r.name !== '' ? r.name : r.namespace !== '' ? `${r.namespace}/` : '<none>';
   return [r.time, orNone(r.user), r.verb, r.resource !== '' ? r.resource : r.path, target, String(r.code), orNone(r.sourceAddress), r.requestId];
 }
@@ -90,7 +71,7 @@ export const AUDIT_COLUMNS = ['TIME', 'USER', 'VERB', 'RESOURCE', 'NAMESPACE/NAM
 class JsonListWriter {
   private count = 0;
   constructor(private readonly out: TextSink) {}
-  add(record: AuditRecordView): void {
+  add(record: AuditRecord): void {
     const body = JSON.stringify(record, null, 4).replace(/\n/g, '\n        ');
     this.out.write(`${this.count === 0 ? '{\n    "kind": "AuditEventList",\n    "apiVersion": "v1",\n    "items": [\n' : ',\n'}        ${body}`);
     this.count += 1;

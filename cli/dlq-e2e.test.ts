@@ -3,19 +3,12 @@
 // dead-letter queue by writing its status through the /status subresource with the admin token.
 // (test/run-jobs-e2e.test.ts covers jobs that really fail, dead-letter and are retried.)
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { binArgs, repoRoot } from '../test/harness/bin.js';
-import { childEnv, type ServerProcess, startServerProcess } from '../test/harness/server.js';
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { osctl as runOsctlBinary, type CliRun } from '../test/harness/e2e.js';
+import { type ServerProcess, startServerProcess } from '../test/harness/server.js';
 
 const API = '/apis/openscheduler.io/v1';
 
@@ -30,25 +23,8 @@ void describe('osctl dlq list and osctl retry, end to end', () => {
   let server: ServerProcess;
   let work: string;
 
-  function osctl(args: readonly string[], stdin = ''): Promise<Run> {
-    const child = spawn(process.execPath, binArgs('osctl', args), {
-      cwd: repoRoot,
-      env: childEnv({ OSCTL_CONFIG: server.osctlConfigPath, HOME: work }),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.stdin.end(stdin);
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    return new Promise<Run>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code) => {
-        clearTimeout(killer);
-        resolve({ code: code ?? 137, stdout, stderr });
-      });
-    });
+  function osctl(args: readonly string[], stdin = ''): Promise<CliRun> {
+    return runOsctlBinary(args, { OSCTL_CONFIG: server.osctlConfigPath, HOME: work }, { timeoutMs: 60_000, stdin });
   }
 
   async function api(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON

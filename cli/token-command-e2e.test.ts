@@ -1,19 +1,12 @@
 // End-to-end: `osctl token create|list|revoke` (the real osctl binary) against a real
 // `openscheduler dev` process, configured through the OSCTL_CONFIG that `dev` writes.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { binArgs, repoRoot } from '../test/harness/bin.js';
-import { childEnv, type ServerProcess, startServerProcess } from '../test/harness/server.js';
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { osctl as runOsctlBinary, type CliRun } from '../test/harness/e2e.js';
+import { type ServerProcess, startServerProcess } from '../test/harness/server.js';
 
 const TOKEN_SHAPE = /^ost_([a-z2-7]{12})\.[A-Za-z0-9_-]{43}$/;
 
@@ -21,24 +14,8 @@ void describe('osctl token end to end', () => {
   let server: ServerProcess;
   let work: string;
 
-  function osctl(args: readonly string[]): Promise<Run> {
-    const child = spawn(process.execPath, binArgs('osctl', args), {
-      cwd: repoRoot,
-      env: childEnv({ OSCTL_CONFIG: server.osctlConfigPath, HOME: work }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    return new Promise<Run>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code) => {
-        clearTimeout(killer);
-        resolve({ code: code ?? 137, stdout, stderr });
-      });
-    });
+  function osctl(args: readonly string[]): Promise<CliRun> {
+    return runOsctlBinary(args, { OSCTL_CONFIG: server.osctlConfigPath, HOME: work }, { timeoutMs: 30_000 });
   }
 
   async function listTokens(): Promise<{ id: string; nodeName: string }[]> {

@@ -3,46 +3,22 @@
 // and as the users the test creates (each logged in with its own config file). The terminal
 // prompts are driven in-process through runOsctl with a scripted terminal, against the same server.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { binArgs, repoRoot } from '../test/harness/bin.js';
-import { childEnv, type ServerProcess, startServerProcess } from '../test/harness/server.js';
+import { osctl as runOsctlBinary, type CliRun } from '../test/harness/e2e.js';
+import { type ServerProcess, startServerProcess } from '../test/harness/server.js';
 import { runOsctl } from './osctl.js';
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 void describe('osctl user end to end', () => {
   let server: ServerProcess;
   let work: string;
 
   /** Runs the osctl binary; `config` defaults to the admin's config written by `dev`. */
-  function osctl(args: readonly string[], opts: { stdin?: string; config?: string } = {}): Promise<Run> {
-    const child = spawn(process.execPath, binArgs('osctl', args), {
-      cwd: repoRoot,
-      env: childEnv({ OSCTL_CONFIG: opts.config ?? server.osctlConfigPath, HOME: work }),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.stdin.end(opts.stdin ?? '');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    return new Promise<Run>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code) => {
-        clearTimeout(killer);
-        resolve({ code: code ?? 137, stdout, stderr });
-      });
-    });
+  function osctl(args: readonly string[], opts: { stdin?: string; config?: string } = {}): Promise<CliRun> {
+    return runOsctlBinary(args, { OSCTL_CONFIG: opts.config ?? server.osctlConfigPath, HOME: work }, { timeoutMs: 30_000, ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}) });
   }
 
   /** Logs `username` in with its own config file and returns the file's path. */
@@ -198,7 +174,7 @@ void describe('osctl user end to end', () => {
   });
 
   void it('prompts on a terminal, twice for a new password, and the current one first for one\'s own', async () => {
-    const run = async (args: string[], answers: string[], config = server.osctlConfigPath): Promise<Run & { prompts: string[] }> => {
+    const run = async (args: string[], answers: string[], config = server.osctlConfigPath): Promise<CliRun & { prompts: string[] }> => {
       let stdout = '';
       let stderr = '';
       const prompts: string[] = [];

@@ -157,14 +157,20 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Runs the real osctl binary with the given config file. */
-export function osctl(args: readonly string[], env: { OSCTL_CONFIG: string; HOME: string }, timeoutMs = 120_000): Promise<CliRun> {
-  const child = spawn(process.execPath, binArgs('osctl', args), { cwd: repoRoot, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the real osctl binary with the given config file; `stdin` is written to it (default: nothing). */
+export function osctl(
+  args: readonly string[],
+  env: { OSCTL_CONFIG: string; HOME: string },
+  options: { readonly timeoutMs?: number; readonly stdin?: string } = {},
+): Promise<CliRun> {
+  const child = spawn(process.execPath, binArgs('osctl', args), { cwd: repoRoot, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  child.stdin.on('error', () => undefined); // osctl may exit before reading its input
+  child.stdin.end(options.stdin ?? '');
+  const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
   return new Promise<CliRun>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code) => {
