@@ -14,6 +14,7 @@ import { getCommand } from './get-command.js';
 import { loginCommand } from './login-command.js';
 import { logsCommand } from './logs-command.js';
 import { retryCommand } from './retry-command.js';
+import { syncCommand } from './sync-command.js';
 import { tokenCommand } from './token-command.js';
 import { userCommand, whoamiCommand } from './user-command.js';
 import { waitCommand } from './wait-command.js';
@@ -64,7 +65,7 @@ export async function runOsctl(args: readonly string[], deps: OsctlDeps): Promis
     })
     .showHelpAfterError('(run with --help for usage)');
 
-  for (const command of [loginCommand, applyCommand, getCommand, describeCommand, deleteCommand, diffCommand, waitCommand, logsCommand, tokenCommand, dlqCommand, retryCommand, auditCommand, userCommand, whoamiCommand]) {
+  for (const command of [loginCommand, applyCommand, getCommand, describeCommand, deleteCommand, diffCommand, waitCommand, logsCommand, tokenCommand, dlqCommand, retryCommand, syncCommand, auditCommand, userCommand, whoamiCommand]) {
     program.addCommand(command(env).exitOverride().configureOutput(program.configureOutput()).showHelpAfterError('(run with --help for usage)'));
   }
 
