@@ -23,7 +23,9 @@
 //    "user": user name or null, "role": role or null, "sourceAddress", "userAgent" (<= 256 chars),
 //    "method", "path" (no query string), "verb", "apiGroup", "resource" ("jobs", "jobs/retry"),
 //    "namespace", "name" ("" when none), "code", "durationMs",
-//    "event": "request" | "authenticationFailure" | "authorizationFailure" | "login"}
+//    "event": "request" | "authenticationFailure" | "authorizationFailure" | "login",
+//    "authorizedBy": the id of the authorization rule that allowed the request, or null (refused,
+//    unauthenticated, or not subject to authorization, e.g. login)}
 // Never request or response bodies, headers, query strings, passwords or tokens.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -52,6 +54,8 @@ export interface AuditRecord {
   readonly code: number;
   readonly durationMs: number;
   readonly event: AuditEvent;
+  /** The authorization rule that allowed the request (apiserver/authorization.ts), or null. Absent in records written before it existed. */
+  readonly authorizedBy?: string | null;
 }
 
 /** Where records go; the API server's middleware depends on this only. */

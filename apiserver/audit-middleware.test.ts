@@ -167,6 +167,7 @@ void describe('audit middleware over HTTP', () => {
         code: 201,
         durationMs: 0,
         event: 'request',
+        authorizedBy: 'write-jobs',
       },
     );
     assert.match(created.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
@@ -192,11 +193,12 @@ void describe('audit middleware over HTTP', () => {
       assert.equal(r.event, 'authenticationFailure');
       assert.equal(r.user, null);
       assert.equal(r.code, 401);
+      assert.equal(r.authorizedBy, null);
     }
     assert.equal(one(headNoToken.auditId).method, 'HEAD');
     for (const res of [forbidden, forbiddenRead]) {
       const r = one(res.auditId);
-      assert.deepEqual([r.event, r.user, r.role, r.code, r.resource], ['authorizationFailure', 'val', 'viewer', 403, 'nodetokens']);
+      assert.deepEqual([r.event, r.user, r.role, r.code, r.resource, r.authorizedBy], ['authorizationFailure', 'val', 'viewer', 403, 'nodetokens', null]);
     }
   });
 

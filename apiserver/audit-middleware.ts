@@ -13,6 +13,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'winston';
 import type { AuditEvent, AuditRecord, AuditSink } from './audit-log.js';
 import { PRINCIPAL, type Principal } from './authn.js';
+import { AUTHORIZATION_RULE_ID } from './authorization.js';
 import { isMutatingMethod, REQUEST_INFO, resourceWithSubresource, type RequestInfo } from './request-info.js';
 
 /** res.locals key of the request id (a UUID). */
@@ -107,6 +108,7 @@ export function auditMiddleware(deps: AuditMiddlewareDeps): RequestHandler {
         code: res.statusCode,
         durationMs: Math.round(performance.now() - started),
         event,
+        authorizedBy: typeof res.locals[AUTHORIZATION_RULE_ID] === 'string' ? (res.locals[AUTHORIZATION_RULE_ID] as string) : null,
       };
     };
 
