@@ -11,6 +11,7 @@ import { repoRoot } from '../test/harness/bin.js';
 import { generatedFiles, runCodegen } from '../hack/codegen.js';
 import { crdManifest, crdName } from './crd.js';
 import { kinds } from './v1/index.js';
+import { quiet } from '../test/harness/logging.js';
 
 const fromDist = dirname(fileURLToPath(import.meta.url)).split('/').includes('dist');
 
@@ -26,18 +27,6 @@ function runCheck(): Promise<{ code: number; out: string }> {
 }
 
 /** Runs fn with console.log/error captured. */
-function quiet<T>(fn: () => T): { result: T; output: string } {
-  const lines: string[] = [];
-  const { log, error } = console;
-  console.log = console.error = (...a: unknown[]) => void lines.push(a.join(' '));
-  try {
-    return { result: fn(), output: lines.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
-
 void describe('codegen', () => {
   const temps: string[] = [];
   after(async () => {

@@ -8,20 +8,9 @@ import { repoRoot } from '../test/harness/bin.js';
 import { AGENT_SETTINGS } from '../cmd/agent-config.js';
 import { SETTINGS } from '../server/config.js';
 import { BEGIN_MARKER, END_MARKER, renderConfigDocs, runConfigDocs, updateReadme } from './gen-config-docs.js';
+import { quiet } from '../test/harness/logging.js';
 
 /** Runs fn with console.log/error captured. */
-function quiet<T>(fn: () => T): { result: T; output: string } {
-  const lines: string[] = [];
-  const { log, error } = console;
-  console.log = console.error = (...a: unknown[]) => void lines.push(a.join(' '));
-  try {
-    return { result: fn(), output: lines.join('\n') };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
-
 void describe('gen-config-docs', () => {
   const temps: string[] = [];
   after(async () => {

@@ -13,3 +13,16 @@ export function capturingLogger(): { logger: winston.Logger; text: () => string 
   const logger = winston.createLogger({ format: winston.format.json(), transports: [new winston.transports.Stream({ stream: sink })] });
   return { logger, text: () => text };
 }
+
+/** Runs `fn` with console.log/console.error captured instead of printed (for scripts' main functions). */
+export function quiet<T>(fn: () => T): { result: T; output: string } {
+  const lines: string[] = [];
+  const { log, error } = console;
+  console.log = console.error = (...a: unknown[]) => void lines.push(a.join(' '));
+  try {
+    return { result: fn(), output: lines.join('\n') };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
