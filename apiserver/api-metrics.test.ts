@@ -30,6 +30,11 @@ void describe('API request labels', () => {
       ['GET', '/metrics', {}, ['/metrics', 'get', false]],
       ['POST', '/api/v1/auth/login', {}, ['/api/v1/auth/login', 'post', false]],
       ['GET', '/some/random/path', {}, ['other', 'get', false]],
+      ['GET', '/dashboard/v1/jobs', { q: 'secret' }, ['/dashboard/v1/jobs', 'get', false]],
+      ['GET', '/dashboard/v1/nodes/worker-7', {}, ['/dashboard/v1/nodes/{name}', 'get', false]],
+      ['GET', '/dashboard/v1/nodes/a/b', {}, ['other', 'get', false]],
+      ['GET', '/', {}, ['/', 'get', false]],
+      ['GET', '/assets/main-ABC123.js', {}, ['/assets/{file}', 'get', false]],
       ['PROPFIND', '/healthz', {}, ['/healthz', 'other', false]],
     ];
     for (const [method, path, query, want] of cases) assert.deepEqual(label(method, path, query), want, `${method} ${path}`);

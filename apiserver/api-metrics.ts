@@ -5,7 +5,8 @@
 // Labels:
 // - route: for resource requests `resource[/subresource]` (from RequestInfo) when both are known
 //   to this server, else `other`; for non-resource requests one of NON_RESOURCE_ROUTES (discovery
-//   paths as templates `/apis/{group}[/{version}]`), else `other`. Never a name or namespace.
+//   paths as templates `/apis/{group}[/{version}]`, the dashboard's `/dashboard/v1/nodes/{name}`
+//   and `/assets/{file}`), else `other`. Never a name or namespace.
 // - verb: the RequestInfo verb (get|list|watch|create|update|patch|delete|deletecollection), or
 //   for non-resource requests the lower-case method when it is a usual one, else `other`.
 // - code: the HTTP status code.
@@ -42,6 +43,10 @@ export const NON_RESOURCE_ROUTES: ReadonlySet<string> = new Set([
   '/version',
   '/openapi/v2',
   '/api/v1/auth/login',
+  '/dashboard/v1/summary',
+  '/dashboard/v1/jobs',
+  '/dashboard/v1/nodes',
+  '/',
 ]);
 
 /** Core (/api/v1) resources the server serves, besides the kinds' plurals. */
@@ -52,6 +57,8 @@ export const SUBRESOURCES: ReadonlySet<string> = new Set(['status', 'log', 'retr
 const NON_RESOURCE_VERBS: ReadonlySet<string> = new Set(['get', 'post', 'put', 'patch', 'delete', 'options']);
 const DISCOVERY_GROUP = /^\/apis\/[^/]+$/;
 const DISCOVERY_VERSION = /^\/apis\/[^/]+\/[^/]+$/;
+const DASHBOARD_NODE = /^\/dashboard\/v1\/nodes\/[^/]+$/;
+const DASHBOARD_ASSET = /^\/assets\/[^/]+$/;
 
 /** The bounded route label of a request (see the file comment). */
 export function routeLabel(info: RequestInfo, knownResources: ReadonlySet<string>): string {
@@ -63,6 +70,8 @@ export function routeLabel(info: RequestInfo, knownResources: ReadonlySet<string
   if (NON_RESOURCE_ROUTES.has(info.path)) return info.path;
   if (DISCOVERY_GROUP.test(info.path)) return '/apis/{group}';
   if (DISCOVERY_VERSION.test(info.path)) return '/apis/{group}/{version}';
+  if (DASHBOARD_NODE.test(info.path)) return '/dashboard/v1/nodes/{name}';
+  if (DASHBOARD_ASSET.test(info.path)) return '/assets/{file}';
   return 'other';
 }
 

@@ -36,6 +36,8 @@ import { apiMetricsMiddleware, CORE_RESOURCES, type ApiServerMetrics } from './a
 import { readinessHandler, ReadinessError, type ReadinessCheck } from './readiness.js';
 import { authorization } from './authorization.js';
 import { userRoutes, whoAmIRoutes, type UserRoutesDeps } from './user-routes.js';
+import { dashboardRoutes, type DashboardCaches } from './dashboard-routes.js';
+import { dashboardStaticRoutes } from './dashboard-static.js';
 
 export interface ApiServerDeps {
   readonly store: Store;
@@ -60,6 +62,12 @@ export interface ApiServerDeps {
   readonly readinessChecks?: readonly ReadinessCheck[];
   /** User management under /api/v1/users. Default: not served (/api/v1/whoami always is). */
   readonly users?: UserRoutesDeps;
+  /**
+   * The web dashboard: its built files (`dir`, served publicly at `/` and `/assets/*`; undefined:
+   * `/` answers "not built") and the shared caches its /dashboard/v1 read model answers from
+   * (undefined, or a getter returning undefined: 503). Default: neither.
+   */
+  readonly dashboard?: { readonly dir?: string; readonly caches?: () => DashboardCaches | undefined };
 }
 
 export interface ApiServer {
@@ -76,7 +84,6 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
   const { store, kinds, auth, logger } = deps;
   const now = deps.now ?? ((): Date => new Date());
   const watches = new WatchHub({
-    now,
     bookmarkIntervalMs: deps.watchBookmarkIntervalMs ?? DEFAULT_WATCH_BOOKMARK_INTERVAL_MS,
     logger,
   });
@@ -118,6 +125,8 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
       ),
   };
   app.get('/readyz', readinessHandler([storeCheck, ...(deps.readinessChecks ?? [])], READINESS_TIMEOUT_MS));
+  // The dashboard's static files are public too (the app signs in itself).
+  app.use(dashboardStaticRoutes(deps.dashboard?.dir));
 
   app.use('/api/v1/auth', auth.routes);
   app.use(async (req: Request, res: Response, next: NextFunction) => {
@@ -154,10 +163,12 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
     });
   }
 
-  app.use(eventRoutes({ store }));
+  app.use(eventRoutes({ store, watches }));
   app.use(auditRoutes(deps.audit));
   app.use(nodeTokenRoutes(deps.nodeTokens ?? new NodeTokenRegistry(store, { now: () => now().getTime() })));
   app.use(whoAmIRoutes());
+  const dashboardCaches = deps.dashboard?.caches;
+  app.use(dashboardRoutes({ caches: () => dashboardCaches?.() }));
   if (deps.users !== undefined) app.use(userRoutes(deps.users));
   const jobKind = kinds.find((k) => k.kind === 'Job' && k.group === 'openscheduler.io');
   if (jobKind !== undefined) app.use(jobRetryRoutes({ store, jobKind, now, logger }));

@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import winston from 'winston';
 import { FileLogStore } from '../logs/log-store.js';
+import { newNodeLeaseInformer } from '../controllers/nodes/node-lifecycle.js';
+import { NODES_PREFIX, newSchedulerInformers } from '../controllers/scheduler/scheduler.js';
+import type { Informer } from '../controllers/runtime/informer.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import { JOBS, jobManifest, NODES, TestServer } from './api-test-harness.js';
 import { AuditLog } from './audit-log.js';
@@ -42,6 +45,11 @@ void describe('authorization', () => {
   let authenticator: JwtAuthenticator;
   let logs: FileLogStore;
   let audit: AuditLog;
+  /** The shared caches the dashboard answers from, run over the test server's store. */
+  let informers: Informer<unknown>[] = [];
+  let nodesCache: Informer<unknown> | undefined;
+  const stopInformers = new AbortController();
+  let informerRuns: Promise<void>[] = [];
 
   /** A fresh token (issued after any password change of the row before). */
   const tokenOf = (role: Role): string => authenticator.sign({ username: role, role }).token;
@@ -73,6 +81,14 @@ void describe('authorization', () => {
     const res = await asAdmin('POST', NODES, { apiVersion: 'openscheduler.io/v1', kind: 'Node', metadata: { name }, spec: {} });
     assert.ok(res.status === 201 || res.status === 409, res.text);
   };
+  /** Waits until the dashboard's node cache holds `name`. */
+  const ensureNodeCached = async (name: string): Promise<void> => {
+    await ensureNode(name);
+    for (let i = 0; nodesCache?.getEntry(`${NODES_PREFIX}${name}`) === undefined; i++) {
+      assert.ok(i < 500, `node ${name} never reached the cache`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
   const absent = (path: string) => async (): Promise<void> => {
     const res = await asAdmin('DELETE', path);
     assert.ok(res.status === 200 || res.status === 404, res.text);
@@ -90,15 +106,28 @@ void describe('authorization', () => {
       deps: (store) => {
         users = new UserRegistry(store, { bcryptCost: FAST_COST });
         authenticator = new JwtAuthenticator({ users, secret: randomBytes(48), logger });
-        return { auth: authenticator, users: { users, tokens: authenticator }, audit, metrics: new ServerMetrics({ processMetrics: false }) };
+        const { jobs, nodes } = newSchedulerInformers(store);
+        const leases = newNodeLeaseInformer(store);
+        informers = [jobs, nodes, leases] as Informer<unknown>[];
+        nodesCache = nodes as Informer<unknown>;
+        return {
+          auth: authenticator,
+          users: { users, tokens: authenticator },
+          audit,
+          metrics: new ServerMetrics({ processMetrics: false }),
+          dashboard: { caches: () => ({ jobs, nodes, leases }) },
+        };
       },
     });
+    informerRuns = informers.map((i) => i.run(stopInformers.signal));
     for (const role of ROLES) await users.create(role, role, PASSWORD[role]);
     await ensureJob('m');
     await ensureNode('n1');
   });
 
   after(async () => {
+    stopInformers.abort();
+    await Promise.all(informerRuns);
     await server?.close();
     await logs?.close();
     await audit?.close();
@@ -169,6 +198,7 @@ void describe('authorization', () => {
     // events: read only (the handler answers 405 to writes)
     { method: 'GET', path: '/api/v1/namespaces/default/events', codes: [200, 200, 200] },
     { method: 'GET', path: '/api/v1/events', codes: [200, 200, 200] },
+    { method: 'GET', path: '/api/v1/namespaces/default/events?watch=true', codes: [200, 200, 200] },
     { method: 'GET', path: '/api/v1/namespaces/default/events/nope', codes: [404, 404, 404] },
     { method: 'POST', path: '/api/v1/namespaces/default/events', body: {}, codes: [405, 403, 403] },
     // node tokens: admin only
@@ -215,6 +245,15 @@ void describe('authorization', () => {
     { method: 'GET', path: '/version', codes: [200, 200, 200] },
     { method: 'GET', path: '/openapi/v2', codes: [200, 200, 200] },
     { method: 'POST', path: '/apis', body: {}, codes: [405, 403, 403] },
+    // the dashboard: its read model for everyone (GET only); its static files are public (not built here: 404)
+    { method: 'GET', path: '/dashboard/v1/summary', codes: [200, 200, 200] },
+    { method: 'GET', path: '/dashboard/v1/jobs?phase=Pending&sort=name', codes: [200, 200, 200] },
+    { method: 'GET', path: '/dashboard/v1/nodes', codes: [200, 200, 200] },
+    { method: 'GET', path: '/dashboard/v1/nodes/n1', codes: [200, 200, 200], setup: () => ensureNodeCached('n1') },
+    { method: 'GET', path: '/dashboard/v1/no-such-view', codes: [404, 404, 404] },
+    { method: 'POST', path: '/dashboard/v1/summary', body: {}, codes: [405, 403, 403] },
+    { method: 'GET', path: '/', codes: [404, 404, 404] },
+    { method: 'GET', path: '/assets/app.js', codes: [404, 404, 404] },
     // what the server does not serve: admins reach the handler's 404, everyone else is refused (default deny)
     { method: 'GET', path: '/no-such-path', codes: [404, 403, 403] },
     { method: 'GET', path: '/api/v1/secrets', codes: [404, 403, 403] },
@@ -264,7 +303,7 @@ void describe('authorization', () => {
   });
 
   void it('checks authentication first: no token is 401 whatever the path', async () => {
-    for (const path of ['/api/v1/users', '/no-such-path', JOBS]) {
+    for (const path of ['/api/v1/users', '/no-such-path', JOBS, '/dashboard/v1/summary']) {
       const res = await fetch(`${server.url}${path}`);
       assert.equal(res.status, 401, path);
       await res.body?.cancel();
@@ -272,8 +311,8 @@ void describe('authorization', () => {
   });
 
   void it('serves every route the app has to some role through a rule of the table (public routes listed)', () => {
-    // Public routes, served before authentication: health probes and the login endpoint.
-    const PUBLIC = new Set(['/healthz', '/livez', '/health', '/readyz', '/api/v1/auth/login']);
+    // Public routes, served before authentication: health probes, the login endpoint and the dashboard's static files.
+    const PUBLIC = new Set(['/healthz', '/livez', '/health', '/readyz', '/api/v1/auth/login', '/', '/favicon.svg', '/assets{/*file}']);
     const SAMPLES: Record<string, readonly string[]> = {
       group: ['openscheduler.io'],
       version: ['v1'],
@@ -334,6 +373,15 @@ void describe('the policy table', () => {
     assert.equal(authorize(p('admin'), resolveRequestInfo('DELETE', '/apis/openscheduler.io/v1/namespaces/a/jobs/x')).ruleId, 'write-jobs');
     assert.equal(authorize(p('admin'), resolveRequestInfo('GET', '/nowhere')).ruleId, ADMIN_ALL_RULE);
     assert.equal(authorize(p('operator'), resolveRequestInfo('GET', '/nowhere')).allowed, false);
+  });
+
+  void it('lets every role read the dashboard\'s read model, and only read it', () => {
+    for (const role of ROLES) {
+      assert.equal(authorize(p(role), resolveRequestInfo('GET', '/dashboard/v1/jobs')).ruleId, 'read-dashboard');
+      assert.equal(authorize(p(role), resolveRequestInfo('HEAD', '/dashboard/v1/nodes/n1')).ruleId, 'read-dashboard');
+    }
+    assert.equal(authorize(p('viewer'), resolveRequestInfo('POST', '/dashboard/v1/jobs')).allowed, false);
+    assert.equal(authorize(p('viewer'), resolveRequestInfo('GET', '/dashboard/v2/jobs')).allowed, false);
   });
 
   void it('limits self rules to the principal\'s own name', () => {

@@ -67,6 +67,13 @@ export const POLICY: readonly PolicyRule[] = [
     resources: ['events'],
   },
   {
+    id: 'read-dashboard',
+    description: 'the web dashboard\'s read model (summary, job search, nodes): GET /dashboard/v1/*',
+    roles: ALL_ROLES,
+    verbs: ['get'],
+    nonResourcePaths: ['/dashboard/v1/*'],
+  },
+  {
     id: 'discovery',
     description: 'API discovery, /version and the OpenAPI document (GET)',
     roles: ALL_ROLES,

@@ -2,10 +2,14 @@
 //   GET /api/v1/namespaces/{ns}/events[/{name}]   GET /api/v1/events
 // Lists take fieldSelector (involvedObject.name|namespace|kind|uid|apiVersion, reason, type,
 // source.component, metadata.name|namespace), limit and continue, and answer an EventList.
+// `?watch=true` streams them like every other collection (watch.ts: resourceVersion,
+// timeoutSeconds, allowWatchBookmarks, the same fieldSelector; 410 for a compacted version);
+// on a named event it watches that one event. labelSelector is 400 (events carry no labels).
 // Events are written only by the system (controllers/runtime/event-recorder.ts): other methods
 // answer 405. The `v1` group version is deliberately not advertised in GET /api (KUBECTL.md §2.1).
-import express, { type Request, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import {
+  EVENT_API_VERSION,
   EVENT_FIELD_SELECTORS,
   eventCollectionPrefix,
   eventKey,
@@ -18,33 +22,46 @@ import type { KeyValue, Store } from '../store/store.js';
 import { readPage } from './list-reader.js';
 import { ObjectStorage } from './object-storage.js';
 import { matchesFields, parseFieldSelector, type FieldRequirement } from './selectors.js';
-import { limitParam, queryParam } from './resource-handlers.js';
+import { booleanParam, limitParam, queryParam, timeoutSecondsParam } from './resource-handlers.js';
 import { badRequest, methodNotAllowed, notFound, type ResourceRef } from './status.js';
+import type { WatchHub } from './watch.js';
 
 export const EVENTS_RESOURCE: ResourceRef = { group: '', plural: 'events', kind: 'Event' };
 
 export interface EventRoutesDeps {
   readonly store: Store;
+  /** Serves the watches (the API server's hub, so that its close() ends them). */
+  readonly watches: WatchHub;
 }
 
 export function eventRoutes(deps: EventRoutesDeps): Router {
   const router = express.Router();
-  const { store } = deps;
+  const { store, watches } = deps;
   const readOnly = (req: Request): void => {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req.method);
   };
-  router.all('/api/v1/events', async (req, res) => {
+  const collection = async (req: Request, res: Response, namespace: string | undefined): Promise<void> => {
     readOnly(req);
-    res.status(200).json(await listEvents(store, undefined, req));
-  });
-  router.all('/api/v1/namespaces/:namespace/events', async (req, res) => {
-    readOnly(req);
-    res.status(200).json(await listEvents(store, String(req.params.namespace), req));
-  });
+    const fields = eventFieldSelection(req);
+    if (booleanParam(req, 'watch')) {
+      await watchEvents(watches, store, req, res, { prefix: eventCollectionPrefix(namespace), fields, path: `namespace "${namespace}"` });
+      return;
+    }
+    res.status(200).json(await listEvents(store, namespace, req, fields));
+  };
+  router.all('/api/v1/events', (req, res) => collection(req, res, undefined));
+  router.all('/api/v1/namespaces/:namespace/events', (req, res) => collection(req, res, String(req.params.namespace)));
   router.all('/api/v1/namespaces/:namespace/events/:name', async (req, res) => {
     readOnly(req);
+    const namespace = String(req.params.namespace);
     const name = String(req.params.name);
-    const key = eventKey(String(req.params.namespace), name);
+    const key = eventKey(namespace, name);
+    if (booleanParam(req, 'watch')) {
+      // The legacy single-object watch: metadata.name=<name> (the key is also a prefix of longer names).
+      const fields: FieldRequirement[] = [...eventFieldSelection(req), { field: 'metadata.name', operator: 'equals', value: name }];
+      await watchEvents(watches, store, req, res, { prefix: key, fields, path: `namespace "${namespace}", name "${name}"` });
+      return;
+    }
     const kv = ObjectStorage.storableKey(key) ? await store.get(key) : undefined;
     const event = kv === undefined ? undefined : decodeEvent(kv);
     if (event === undefined) throw notFound(EVENTS_RESOURCE, name);
@@ -68,16 +85,21 @@ function decodeEvent(kv: KeyValue): Event | undefined {
 
 const extractors = EVENT_FIELD_SELECTORS as unknown as Readonly<Record<string, (obj: ApiObject) => string | undefined>>;
 
-/** One page of matching events: consistent at the first page's revision, as list-reader.ts. */
-async function listEvents(store: Store, namespace: string | undefined, req: Request): Promise<EventList> {
-  if (queryParam(req, 'watch') === 'true' || queryParam(req, 'watch') === '1') {
-    throw methodNotAllowed('WATCH');
-  }
+/** The fieldSelector of an events request (400 for unsupported fields, and for any labelSelector). */
+function eventFieldSelection(req: Request): FieldRequirement[] {
   const labelSelector = queryParam(req, 'labelSelector');
   if (labelSelector !== undefined && labelSelector.trim() !== '') {
     throw badRequest('labelSelector: events carry no labels; use fieldSelector on involvedObject.* instead');
   }
-  const fields: FieldRequirement[] = parseFieldSelector(queryParam(req, 'fieldSelector') ?? '', new Set(Object.keys(EVENT_FIELD_SELECTORS)));
+  return parseFieldSelector(queryParam(req, 'fieldSelector') ?? '', new Set(Object.keys(EVENT_FIELD_SELECTORS)));
+}
+
+function matchesEvent(fields: readonly FieldRequirement[], event: ApiObject): boolean {
+  return fields.length === 0 || matchesFields(fields, event, extractors);
+}
+
+/** One page of matching events: consistent at the first page's revision, as list-reader.ts. */
+async function listEvents(store: Store, namespace: string | undefined, req: Request, fields: readonly FieldRequirement[]): Promise<EventList> {
   const prefix = eventCollectionPrefix(namespace);
   if (!ObjectStorage.storableKey(prefix)) return list(await store.currentRevision(), [], undefined);
   const token = queryParam(req, 'continue');
@@ -85,11 +107,38 @@ async function listEvents(store: Store, namespace: string | undefined, req: Requ
     {
       list: (p, options) => store.list(p, options),
       decode: decodeEvent,
-      accept: fields.length === 0 ? undefined : (event) => matchesFields(fields, event as unknown as ApiObject, extractors),
+      accept: fields.length === 0 ? undefined : (event) => matchesEvent(fields, event),
     },
     { prefix, limit: limitParam(req), continueToken: token === '' ? undefined : token },
   );
   return list(page.revision, page.items, page.continue);
+}
+
+interface EventWatch {
+  /** A collection's prefix, or one event's key. */
+  readonly prefix: string;
+  readonly fields: readonly FieldRequirement[];
+  /** The path parameters that gave `prefix`, for the error when no key can start with it. */
+  readonly path: string;
+}
+
+/** Streams the matching events under `watch.prefix` through the hub. */
+async function watchEvents(watches: WatchHub, store: Store, req: Request, res: Response, watch: EventWatch): Promise<void> {
+  const { prefix, fields } = watch;
+  if (!ObjectStorage.storableKey(prefix)) throw badRequest(`${watch.path}: invalid value: no event can be stored under it`);
+  await watches.serve(res, {
+    source: {
+      store,
+      resource: EVENTS_RESOURCE,
+      apiVersion: EVENT_API_VERSION,
+      decode: decodeEvent,
+      matches: (event) => matchesEvent(fields, event),
+    },
+    prefix,
+    resourceVersion: queryParam(req, 'resourceVersion'),
+    timeoutSeconds: timeoutSecondsParam(req),
+    allowBookmarks: booleanParam(req, 'allowWatchBookmarks'),
+  });
 }
 
 function list(revision: number, items: Event[], continueToken: string | undefined): EventList {

@@ -5,7 +5,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { ResourceKind } from '../api/kind.js';
 import type { Store } from '../store/store.js';
 import { isJsonObject, type JsonObject } from './json-value.js';
-import { parseSelection, readListPage, scanPrefix, type Selection } from './list-reader.js';
+import { matches, parseSelection, readListPage, scanPrefix, type Selection } from './list-reader.js';
 import { ObjectStorage, type StoredObject } from './object-storage.js';
 import { applyJsonPatch, applyMergePatch, parseJsonPatch, PatchError, type JsonPatchOperation } from './patch.js';
 import {
@@ -21,7 +21,7 @@ import {
 import { ResourceWriter, type DeletePreconditions } from './resource-writer.js';
 import { ApiError, badRequest, invalid, methodNotAllowed, notFound, routeNotFound, unsupportedMediaType, type ErrorContext } from './status.js';
 import { tableRequest, toTable } from './table.js';
-import type { WatchHub } from './watch.js';
+import type { WatchHub, WatchSource } from './watch.js';
 
 /** Media types of POST/PUT bodies. */
 const OBJECT_MEDIA_TYPES: Readonly<Record<string, BodyFormat>> = {
@@ -188,14 +188,24 @@ class Handlers {
 
   private async watch(req: Request, res: Response, t: Target, prefix: string, selection: Selection): Promise<void> {
     const table = tableRequest(req.headers, queryParam(req, 'includeObject'));
+    const { storage, kind } = t;
+    const source: WatchSource = {
+      store: storage.store,
+      resource: kind,
+      apiVersion: apiVersionOf(kind),
+      decode: (kv) => storage.decode(kv),
+      matches: (obj) => matches(selection, obj),
+      render:
+        table === undefined
+          ? undefined
+          : (obj) => toTable(kind, [obj], table, this.deps.now(), { resourceVersion: obj.metadata.resourceVersion }),
+    };
     await this.deps.watches.serve(res, {
-      storage: t.storage,
+      source,
       prefix,
-      selection,
       resourceVersion: queryParam(req, 'resourceVersion'),
       timeoutSeconds: timeoutSecondsParam(req),
       allowBookmarks: booleanParam(req, 'allowWatchBookmarks'),
-      table,
     });
   }
 
@@ -357,7 +367,8 @@ export function queryParam(req: Request, name: string): string | undefined {
   throw badRequest(`${name}: expected a single string value`);
 }
 
-function booleanParam(req: Request, name: string): boolean {
+/** A boolean query parameter: true|1, false|0|empty|absent; anything else is 400. */
+export function booleanParam(req: Request, name: string): boolean {
   const value = queryParam(req, name);
   if (value === undefined || value === '' || value === 'false' || value === '0') return false;
   if (value === 'true' || value === '1') return true;
@@ -384,7 +395,8 @@ export function limitParam(req: Request): number | undefined {
   return limit === 0 ? undefined : limit;
 }
 
-function timeoutSecondsParam(req: Request): number | undefined {
+/** `timeoutSeconds` of a watch: a non-negative integer; absent: no timeout. */
+export function timeoutSecondsParam(req: Request): number | undefined {
   const value = queryParam(req, 'timeoutSeconds');
   if (value === undefined || value === '') return undefined;
   if (!/^\d{1,9}$/.test(value)) throw badRequest(`timeoutSeconds: invalid value "${value}": must be a non-negative integer`);

@@ -6,32 +6,46 @@
 // then the changes from R+1, so nothing is missed or repeated. Selectors are applied to the
 // old and new state of each change, as kube-apiserver does: an object that starts matching is
 // ADDED, one that stops matching is DELETED (carrying its last matching state).
+//
+// What is watched is a WatchSource (how stored values decode, which match, how they are sent),
+// so resource kinds (resource-handlers.ts) and Events (events.ts) share this one streaming loop.
 import type { Response } from 'express';
 import type winston from 'winston';
-import type { WatchEvent } from '../store/store.js';
-import { matches, readListPage, type Selection } from './list-reader.js';
-import { withResourceVersion, type ObjectStorage, type StoredObject } from './object-storage.js';
-import { badRequest, errorForLog, expired, serviceUnavailable, toApiError } from './status.js';
-import { toTable, type TableRequest } from './table.js';
+import type { ApiObject } from '../api/meta.js';
+import type { KeyValue, Store, WatchEvent } from '../store/store.js';
+import { readPage } from './list-reader.js';
+import { withResourceVersion } from './object-storage.js';
+import { badRequest, errorForLog, expired, serviceUnavailable, toApiError, type ResourceRef } from './status.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
+/** What a watch streams. */
+export interface WatchSource {
+  readonly store: Store;
+  /** Names the kind in BOOKMARK objects and in error Statuses. */
+  readonly resource: ResourceRef;
+  /** apiVersion of BOOKMARK objects ("group/version"; "v1" for the core group). */
+  readonly apiVersion: string;
+  /** The object of a stored value, resourceVersion = kv.modRevision; undefined: not one (skipped). */
+  decode(kv: KeyValue): ApiObject | undefined;
+  /** The client's selection; applied to the old and the new state of each change. */
+  matches(obj: ApiObject): boolean;
+  /** What is sent for an object (e.g. a one-row Table). Default: the object itself. */
+  render?(obj: ApiObject): unknown;
+}
+
 export interface WatchRequest {
-  readonly storage: ObjectStorage;
+  readonly source: WatchSource;
   /** Key prefix to watch (a collection, possibly narrowed by the selection). */
   readonly prefix: string;
-  readonly selection: Selection;
   /** The client's resourceVersion parameter. */
   readonly resourceVersion?: string;
   /** End the stream after this many seconds (normal end, no error). */
   readonly timeoutSeconds?: number;
   readonly allowBookmarks: boolean;
-  /** Send each object as a one-row Table. */
-  readonly table?: TableRequest;
 }
 
 export interface WatchHubOptions {
-  readonly now: () => Date;
   /** How often a BOOKMARK is sent to clients that allow them. */
   readonly bookmarkIntervalMs: number;
   readonly logger: winston.Logger;
@@ -55,23 +69,27 @@ export class WatchHub {
    */
   async serve(res: Response, request: WatchRequest): Promise<void> {
     if (this.closed) throw serviceUnavailable('the server is shutting down');
-    const { storage, selection } = request;
+    const { source } = request;
+    const { store } = source;
     const rv = request.resourceVersion;
-    let initial: StoredObject[] = [];
+    let initial: ApiObject[] = [];
     let fromRevision: number;
     if (rv === undefined || rv === '' || rv === '0') {
-      const page = await readListPage(storage, { prefix: request.prefix, selection });
+      const page = await readPage(
+        { list: (prefix, options) => store.list(prefix, options), decode: (kv) => source.decode(kv), accept: (obj) => source.matches(obj) },
+        { prefix: request.prefix },
+      );
       initial = page.items;
       fromRevision = page.revision + 1;
     } else {
       if (!/^\d{1,15}$/.test(rv)) throw badRequest(`resourceVersion: invalid value "${rv}": must be a decimal revision`);
       const requested = Number(rv);
-      const oldest = await storage.store.compactedRevision();
+      const oldest = await store.compactedRevision();
       if (requested + 1 < oldest) {
         throw expired(`too old resource version: ${requested} (${oldest}); start again from a fresh list`);
       }
       // Like kube-apiserver's "Too large resource version": a watch from the future would sit silent.
-      const current = await storage.store.currentRevision();
+      const current = await store.currentRevision();
       if (requested > current) {
         throw badRequest(`resourceVersion: ${requested} is newer than the current revision ${current}; start from a fresh list`);
       }
@@ -100,10 +118,10 @@ export class WatchHub {
     res: Response,
     request: WatchRequest,
     controller: AbortController,
-    initial: StoredObject[],
+    initial: ApiObject[],
     fromRevision: number,
   ): Promise<void> {
-    const { storage, selection, table } = request;
+    const { source } = request;
     const { signal } = controller;
     const abort = (): void => controller.abort();
     res.on('close', abort);
@@ -118,10 +136,7 @@ export class WatchHub {
       if (!writable()) return;
       if (!res.write(`${JSON.stringify({ type, object })}\n`)) await drained(res, signal);
     };
-    const render = (obj: StoredObject): unknown =>
-      table === undefined
-        ? obj
-        : toTable(storage.kind, [obj], table, this.options.now(), { resourceVersion: obj.metadata.resourceVersion });
+    const render = (obj: ApiObject): unknown => (source.render === undefined ? obj : source.render(obj));
 
     res.status(200);
     res.setHeader('Content-Type', 'application/json');
@@ -135,8 +150,8 @@ export class WatchHub {
       const bookmark = (): void => {
         if (!initialSent) return;
         void send('BOOKMARK', {
-          kind: storage.kind.kind,
-          apiVersion: `${storage.kind.group}/${storage.kind.version}`,
+          kind: source.resource.kind,
+          apiVersion: source.apiVersion,
           metadata: { resourceVersion: String(lastRevision) },
         });
       };
@@ -146,9 +161,9 @@ export class WatchHub {
     try {
       for (const obj of initial) await send('ADDED', render(obj));
       initialSent = true;
-      for await (const batch of storage.store.watch(request.prefix, { fromRevision, signal })) {
+      for await (const batch of source.store.watch(request.prefix, { fromRevision, signal })) {
         for (const event of batch) {
-          const out = translate(storage, selection, event);
+          const out = translate(source, event);
           if (out !== undefined) await send(out.type, render(out.object));
           lastRevision = event.kv.modRevision;
         }
@@ -156,7 +171,7 @@ export class WatchHub {
       }
     } catch (err) {
       if (!signal.aborted) {
-        const { error, unexpected } = toApiError(err, { resource: storage.kind });
+        const { error, unexpected } = toApiError(err, { resource: source.resource });
         if (unexpected) this.options.logger.error('watch failed', { prefix: request.prefix, error: errorForLog(err) });
         await send('ERROR', error.status);
       }
@@ -168,16 +183,12 @@ export class WatchHub {
   }
 }
 
-function translate(
-  storage: ObjectStorage,
-  selection: Selection,
-  event: WatchEvent,
-): { type: WatchEventType; object: StoredObject } | undefined {
-  const previous = event.prevKv === undefined ? undefined : storage.decode(event.prevKv);
-  const matchedBefore = previous !== undefined && matches(selection, previous);
+function translate(source: WatchSource, event: WatchEvent): { type: WatchEventType; object: ApiObject } | undefined {
+  const previous = event.prevKv === undefined ? undefined : source.decode(event.prevKv);
+  const matchedBefore = previous !== undefined && source.matches(previous);
   if (event.type === 'put') {
-    const current = storage.decode(event.kv);
-    if (matches(selection, current)) return { type: matchedBefore ? 'MODIFIED' : 'ADDED', object: current };
+    const current = source.decode(event.kv);
+    if (current !== undefined && source.matches(current)) return { type: matchedBefore ? 'MODIFIED' : 'ADDED', object: current };
   }
   if (matchedBefore) return { type: 'DELETED', object: withResourceVersion(previous, event.kv.modRevision) };
   return undefined;

@@ -27,6 +27,7 @@ import type { LogStore } from '../logs/log-store.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { Store } from '../store/store.js';
 import { ReadinessError, type ReadinessCheck } from '../apiserver/readiness.js';
+import type { DashboardCaches } from '../apiserver/dashboard-routes.js';
 
 export const CONTROLLERS_ELECTION_NAME = 'openscheduler-controllers';
 
@@ -59,6 +60,8 @@ export interface RunningControlPlane {
   cachesSynced(): boolean;
   /** Some process runs the controllers (see the file comment); may read the store: the caller bounds it in time. */
   leaderKnown(): Promise<boolean>;
+  /** Read-only views of the shared job, node and node-lease caches (the dashboard's read model). */
+  dashboardCaches(): DashboardCaches;
   close(): Promise<void>;
 }
 
@@ -175,6 +178,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     grpcPort,
     cachesSynced: () => informers.every((i) => i.hasSynced()),
     leaderKnown: async () => (elector !== undefined ? (await elector.currentLeader()) !== undefined : manager.isLeader()),
+    dashboardCaches: () => ({ jobs, nodes, leases }),
     close: () =>
       (closing ??= (async () => {
         options.metrics?.setClusterState(undefined);

@@ -4,7 +4,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +16,7 @@ import { kinds } from '../api/v1/index.js';
 import { createApiServer } from '../apiserver/api-server.js';
 import { setUpAuth, type IssuedToken } from '../apiserver/auth.js';
 import { AuditLog } from '../apiserver/audit-log.js';
+import { findPackageRoot } from '../apiserver/dashboard-static.js';
 import { NodeTokenRegistry } from '../apiserver/node-tokens.js';
 import { ensureTlsMaterial } from '../apiserver/tls.js';
 import { FileLogStore } from '../logs/log-store.js';
@@ -59,6 +61,12 @@ export interface RunningServer {
 
 /** How long in-flight requests may finish after close() before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 2000;
+
+/** The built dashboard of this package: `<package root>/dashboard/build` (from server/ under tsx or dist/server/). */
+export async function defaultDashboardDir(): Promise<string | undefined> {
+  const root = await findPackageRoot(dirname(fileURLToPath(import.meta.url)), 'openscheduler');
+  return root === undefined ? undefined : join(root, 'dashboard', 'build');
+}
 
 function urlHost(address: string): string {
   if (address === '0.0.0.0') return '127.0.0.1';
@@ -156,7 +164,14 @@ async function agentEndpointCredentials(options: ServerOptions, serving: { reado
  * Starts the control plane's HTTP side. Throws StartupError (everything already opened is closed
  * again) when the data dir, TLS material, store, auth bootstrap or a listener fails.
  */
-export async function startServer(options: ServerOptions, deps: { readonly logger: Logger }): Promise<RunningServer> {
+export async function startServer(
+  options: ServerOptions,
+  deps: {
+    readonly logger: Logger;
+    /** The built dashboard served at `/`. Default: defaultDashboardDir(). */
+    readonly dashboardDir?: string;
+  },
+): Promise<RunningServer> {
   const { logger } = deps;
   const cleanups: (() => Promise<void>)[] = [];
   const undo = async (): Promise<void> => {
@@ -220,6 +235,9 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
           });
     if (audit !== undefined) cleanups.push(() => audit.close()); // after the listeners (cleanups run in reverse)
     if (audit === undefined) logger.warn('the audit log is off (--audit-log-path off)');
+    const dashboardDir = deps.dashboardDir ?? (await defaultDashboardDir());
+    const dashboardBuilt = dashboardDir !== undefined && (await stat(join(dashboardDir, 'index.html')).then((s) => s.isFile(), () => false));
+    if (!dashboardBuilt) logger.warn('the web dashboard is not built: run `npm run build`', { dir: dashboardDir });
     const api = createApiServer({
       store,
       kinds,
@@ -232,6 +250,10 @@ export async function startServer(options: ServerOptions, deps: { readonly logge
       audit,
       metrics,
       readinessChecks: controlPlaneReadinessChecks(() => startedControlPlane),
+      dashboard: {
+        dir: dashboardDir,
+        caches: () => startedControlPlane?.dashboardCaches(), // 503 until the control plane runs
+      },
     });
     cleanups.push(() => api.close());
 
