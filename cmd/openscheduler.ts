@@ -182,6 +182,7 @@ function banner(server: RunningServer, paths: { osctlConfigPath: string; kubecon
     '',
     'Open Scheduler (dev) is running.',
     `  API:            ${server.httpUrl}   (HTTPS: ${server.httpsUrl})`,
+    `  Dashboard:      ${server.httpUrl}/   (user admin; read-only accounts: npx osctl user create NAME --role viewer)`,
     `  admin password: in ${server.adminPasswordPath}`,
     `  osctl config:   ${paths.osctlConfigPath}`,
     `  kubeconfig:     ${paths.kubeconfigPath}`,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: type-check and compile, then run every *.test.js under dist with node's test runner.
+// `npm test`: type-check and compile, build the dashboard bundle, then run every *.test.js under dist with node's test runner.
 // Usage: npm test [-- PATTERN...]   (substrings of test file paths to select)
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync, statSync } from 'node:fs';
@@ -10,6 +10,9 @@ const root = new URL('..', import.meta.url).pathname;
 rmSync(join(root, 'dist'), { recursive: true, force: true });
 const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
+// The dashboard bundle the server serves (the browser tests load it).
+const dashboard = spawnSync(process.execPath, [join(root, 'hack', 'build-dashboard.mjs')], { cwd: root, stdio: 'inherit' });
+if (dashboard.status !== 0) process.exit(dashboard.status ?? 1);
 
 function find(dir) {
   const out = [];
