@@ -19,7 +19,8 @@ const writeIndex = {
     build.onEnd((result) => {
       if (result.errors.length > 0 || result.metafile === undefined) return;
       const pick = (ext) => {
-        const found = Object.keys(result.metafile.outputs).find((p) => p.endsWith(ext) && !p.endsWith('.map'));
+        const found = Object.entries(result.metafile.outputs).find(([p, o]) => p.endsWith(ext) && o.entryPoint !== undefined)?.[0] ??
+          Object.keys(result.metafile.outputs).find((p) => p.endsWith(ext) && !p.endsWith('.map') && ext === '.css');
         if (found === undefined) throw new Error(`build-dashboard: no ${ext} output`);
         return '/' + relative(out, join(root, found));
       };
@@ -38,6 +39,8 @@ const options = {
   entryPoints: [join(source, 'src', 'main.tsx')],
   bundle: true,
   format: 'esm',
+  splitting: true, // dynamic import() (the YAML view) becomes its own chunk
+  chunkNames: 'assets/[name]-[hash]',
   target: ['chrome110', 'firefox115', 'safari16'],
   jsx: 'automatic',
   jsxImportSource: 'preact',

@@ -10,6 +10,7 @@ import { useLoad } from '../hooks.js';
 import { href } from '../router.js';
 import type { Job, List } from '../types.js';
 import { DEFAULT_DAG_METRICS, layoutDag, type DagEdge } from './dag-layout.js';
+import { ErrorNote, Loading } from './load-state.js';
 
 /** At most this many upstream jobs are read (the closure can be large; the graph stays readable). */
 export const MAX_UPSTREAM_JOBS = 50;
@@ -104,15 +105,11 @@ export function DependencyGraph({ api, job }: { api: Api; job: Job }) {
   if (graph.data === undefined) {
     if (graph.error !== undefined) {
       return (
-        <p class="error" data-testid="error">
-          {graph.error.message}
-        </p>
+        <ErrorNote error={graph.error} />
       );
     }
     return (
-      <p class="muted" data-testid="loading">
-        Loading…
-      </p>
+      <Loading />
     );
   }
   const jobs = new Map(graph.data.jobs);
@@ -130,9 +127,7 @@ export function DependencyGraph({ api, job }: { api: Api; job: Job }) {
   return (
     <div class="dag-wrap">
       {graph.error !== undefined && (
-        <p class="error" data-testid="error">
-          {graph.error.message}
-        </p>
+        <ErrorNote error={graph.error} />
       )}
       <svg class="dag" data-testid="dep-graph" width={layout.width} height={layout.height} viewBox={`0 0 ${layout.width} ${layout.height}`} role="img" aria-label={`Dependency graph of ${name}`}>
         <defs>

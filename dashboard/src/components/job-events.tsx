@@ -8,6 +8,7 @@ import { useLoad, useWatch } from '../hooks.js';
 import type { KubeEvent, List } from '../types.js';
 import { Age } from './age.js';
 import { useWatchFrom } from './live.js';
+import { ErrorNote, LoadingOrError } from './load-state.js';
 
 function lastSeen(event: KubeEvent): string {
   return event.lastTimestamp ?? event.firstTimestamp ?? event.metadata.creationTimestamp ?? '';
@@ -55,23 +56,13 @@ export function JobEvents({ api, namespace, name }: JobEventsProps) {
   );
 
   if (events === undefined) {
-    return loaded.error !== undefined ? (
-      <p class="error" data-testid="error">
-        {loaded.error.message}
-      </p>
-    ) : (
-      <p class="muted" data-testid="loading">
-        Loading…
-      </p>
-    );
+    return <LoadingOrError error={loaded.error} />;
   }
   const rows = [...events.values()].sort(newestFirst);
   return (
     <div>
       {loaded.error !== undefined && (
-        <p class="error" data-testid="error">
-          {loaded.error.message}
-        </p>
+        <ErrorNote error={loaded.error} />
       )}
       <div class="table-wrap">
         <table data-testid="events-table">

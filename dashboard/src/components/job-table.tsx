@@ -19,6 +19,7 @@ import { href } from '../router.js';
 import type { DashboardJobPage, Job, JobPhase } from '../types.js';
 import { CopyCode } from './copy-code.js';
 import { PHASES, PhaseBadge } from './phase.js';
+import { ErrorNote, Loading } from './load-state.js';
 
 export const PAGE_SIZE = 50;
 const REREAD_THROTTLE_MS = 500;
@@ -296,15 +297,11 @@ export function JobTable(props: JobTableProps) {
         <JobFilterBar shown={shownFilters} state={state} facets={page?.facets} onFilter={setFilter} onClear={clearFilters} anyFilter={anyFilter} />
       )}
       {loaded.error !== undefined && (
-        <p class="error" data-testid="error">
-          {loaded.error.message}
-        </p>
+        <ErrorNote error={loaded.error} />
       )}
       {data === undefined || (loaded.error !== undefined && stale) ? (
         loaded.error === undefined && (
-          <p class="muted" data-testid="loading">
-            Loading…
-          </p>
+          <Loading />
         )
       ) : (
         <>

@@ -15,6 +15,7 @@ import { YamlView } from '../components/yaml-view.js';
 import { useApi, useLoad, useWatch } from '../hooks.js';
 import { href, navigate, useRoute } from '../router.js';
 import type { Job, List } from '../types.js';
+import { ErrorNote, LoadingOrError } from '../components/load-state.js';
 
 const TABS = [
   { id: 'overview', label: 'Overview' },
@@ -84,15 +85,7 @@ function JobDetail({ namespace, name }: { namespace: string; name: string }) {
     return (
       <section data-testid="job-detail">
         <JobTitle namespace={namespace} name={name} />
-        {loaded.error !== undefined ? (
-          <p class="error" data-testid="error">
-            {loaded.error.message}
-          </p>
-        ) : (
-          <p class="muted" data-testid="loading">
-            Loading…
-          </p>
-        )}
+        <LoadingOrError error={loaded.error} />
       </section>
     );
   }
@@ -113,9 +106,7 @@ function JobDetail({ namespace, name }: { namespace: string; name: string }) {
         </p>
       )}
       {loaded.error !== undefined && (
-        <p class="error" data-testid="error">
-          {loaded.error.message}
-        </p>
+        <ErrorNote error={loaded.error} />
       )}
       <div class="summary-strip">
         <div class="item">

@@ -14,6 +14,7 @@ import { useApi, useLoad, useThrottled, useWatch } from '../hooks.js';
 import { href } from '../router.js';
 import type { DashboardNode, DashboardNodeList, Job, Node } from '../types.js';
 import { JOBS_PATH, NODES_PATH, REREAD_THROTTLE_MS } from './nodes.js';
+import { ErrorNote, LoadingOrError } from '../components/load-state.js';
 
 /** The jobs table's columns here: the node column would repeat this node's name. */
 const JOB_COLUMNS = DEFAULT_COLUMNS.filter((column) => column !== 'node');
@@ -56,15 +57,7 @@ function NodeDetail({ name }: { name: string }) {
     return (
       <section data-testid="node-detail">
         <NodeTitle name={name} />
-        {loaded.error !== undefined ? (
-          <p class="error" data-testid="error">
-            {loaded.error.message}
-          </p>
-        ) : (
-          <p class="muted" data-testid="loading">
-            Loading…
-          </p>
-        )}
+        <LoadingOrError error={loaded.error} />
       </section>
     );
   }
@@ -85,9 +78,7 @@ function NodeDetail({ name }: { name: string }) {
         </p>
       )}
       {loaded.error !== undefined && !deleted && (
-        <p class="error" data-testid="error">
-          {loaded.error.message}
-        </p>
+        <ErrorNote error={loaded.error} />
       )}
       <div class="grid2">
         <div class="panel">

@@ -8,6 +8,7 @@ import { formatCount } from '../format.js';
 import { useApi, useLoad, useThrottled, useWatch } from '../hooks.js';
 import { href } from '../router.js';
 import type { DashboardNodeList, Job, Node } from '../types.js';
+import { ErrorNote, Loading } from '../components/load-state.js';
 
 export const NODES_PATH = '/apis/openscheduler.io/v1/nodes';
 export const JOBS_PATH = '/apis/openscheduler.io/v1/jobs';
@@ -43,15 +44,11 @@ export function NodesPage() {
         {watch.from !== undefined && <span class="live">live</span>}
       </div>
       {loaded.error !== undefined && (
-        <p class="error" data-testid="error">
-          {loaded.error.message}
-        </p>
+        <ErrorNote error={loaded.error} />
       )}
       {loaded.data === undefined ? (
         loaded.error === undefined && (
-          <p class="muted" data-testid="loading">
-            Loading…
-          </p>
+          <Loading />
         )
       ) : (
         <div class="table-wrap">

@@ -7,6 +7,7 @@ import { useApi, useLoad, useNow, useThrottled, useWatch } from '../hooks.js';
 import { href } from '../router.js';
 import { PHASES } from '../components/phase.js';
 import type { DashboardSummary, Job, JobPhase, Node } from '../types.js';
+import { ErrorNote, Loading } from '../components/load-state.js';
 
 const REREAD_THROTTLE_MS = 500;
 const NO_QUERY = {};
@@ -41,15 +42,11 @@ export function OverviewPage() {
         {from !== undefined && <span class="live">live</span>}
       </header>
       {summary.error !== undefined && (
-        <p class="error" data-testid="error">
-          {summary.error.message}
-        </p>
+        <ErrorNote error={summary.error} />
       )}
       {data === undefined ? (
         summary.error === undefined && (
-          <p class="muted" data-testid="loading">
-            Loading…
-          </p>
+          <Loading />
         )
       ) : (
         <OverviewBody summary={data} />
