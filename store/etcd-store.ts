@@ -1,6 +1,6 @@
 // The Store on a real etcd v3 cluster, through the `etcd3` client's raw KV, Lease and Watch
 // RPCs. User keys live under `${prefix}/`. Preconditions are etcd transactions comparing
-// create_revision (ifAbsent) or mod_revision (ifRevision); lists are range requests at one
+// create_revision (ifAbsent, and the guard key's for a fenced write) or mod_revision (ifRevision); lists are range requests at one
 // revision; watches resume after a broken stream (see etcd-watcher.ts); leases are etcd leases
 // (LeaseId = the decimal etcd lease id).
 //
@@ -16,7 +16,7 @@
 // every `compactIntervalMs` (default 5 min) compact to the revision seen at the previous tick, so
 // at least one interval of history stays readable. Several servers sharing an etcd may all run
 // it; compacting to an older revision than the last is a no-op.
-import { Etcd3, type IKeyValue, type IOptions, type IRequestOp, type IResponseHeader } from 'etcd3';
+import { Etcd3, type ICompare, type IKeyValue, type IOptions, type IRequestOp, type IResponseHeader } from 'etcd3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkTimeoutMs, withDeadline, type Deadline } from './deadline.js';
 import { isEtcdCompacted, isEtcdNotSent, isEtcdUnavailable, toStoreError } from './etcd-errors.js';
@@ -32,12 +32,14 @@ import {
   checkRevision,
   checkTtl,
   checkValue,
+  fencedMessage,
 } from './store-args.js';
 import { silentLogger, type StoreLogger } from './store-logger.js';
 import {
   CompactedError,
   ConflictError,
   DEFAULT_STORE_TIMEOUT_MS,
+  FencedError,
   LeaseNotFoundError,
   StoreClosedError,
   StoreError,
@@ -205,6 +207,7 @@ export class EtcdStore implements Store {
     checkPutOptions(options);
     const storedKey = this.keyspace.key(key);
     const compare = [
+      ...this.guardCompare(options),
       ...(options.ifAbsent ? [{ key: storedKey, target: 'Create' as const, result: 'Equal' as const, create_revision: 0 }] : []),
       ...(options.ifRevision !== undefined
         ? [{ key: storedKey, target: 'Mod' as const, result: 'Equal' as const, mod_revision: options.ifRevision }]
@@ -215,10 +218,11 @@ export class EtcdStore implements Store {
     };
     return this.write('put', async (deadline) => {
       const res = await this.client.kv.txn(
-        { compare, success: [putOp], failure: [{ request_range: { key: storedKey } }] },
+        { compare, success: [putOp], failure: this.failureReads(storedKey, options) },
         { deadline: deadline.at },
       );
       if (!res.succeeded) {
+        this.throwIfFenced(key, options, res.responses[1]?.response_range.kvs[0]);
         const current = res.responses[0]?.response_range.kvs[0];
         throw new ConflictError(key, this.conflictMessage(key, options, current));
       }
@@ -230,20 +234,23 @@ export class EtcdStore implements Store {
     checkKey('delete', key);
     checkDeleteOptions(options);
     const storedKey = this.keyspace.key(key);
-    const compare =
-      options.ifRevision === undefined
+    const compare = [
+      ...this.guardCompare(options),
+      ...(options.ifRevision === undefined
         ? []
-        : [{ key: storedKey, target: 'Mod' as const, result: 'Equal' as const, mod_revision: options.ifRevision }];
+        : [{ key: storedKey, target: 'Mod' as const, result: 'Equal' as const, mod_revision: options.ifRevision }]),
+    ];
     return this.write('delete', async (deadline) => {
       const res = await this.client.kv.txn(
         {
           compare,
           success: [{ request_delete_range: { key: storedKey, prev_kv: true } }],
-          failure: [{ request_range: { key: storedKey } }],
+          failure: this.failureReads(storedKey, options),
         },
         { deadline: deadline.at },
       );
       if (!res.succeeded) {
+        this.throwIfFenced(key, options, res.responses[1]?.response_range.kvs[0]);
         const current = res.responses[0]?.response_range.kvs[0];
         throw new ConflictError(key, this.conflictMessage(key, options, current));
       }
@@ -420,6 +427,31 @@ export class EtcdStore implements Store {
       if (err instanceof StoreUnavailableError) this.unreachable = true;
       throw err;
     });
+  }
+
+  /** The compare of a write's guard: the guard key's create_revision (0 when absent, which never equals a guard's). */
+  private guardCompare(options: PutOptions | DeleteOptions): ICompare[] {
+    const { guard } = options;
+    if (guard === undefined) return [];
+    return [{ key: this.keyspace.key(guard.key), target: 'Create', result: 'Equal', create_revision: guard.createRevision }];
+  }
+
+  /** What a failed write's txn reads to explain itself: the target key, then the guard key if any. */
+  private failureReads(storedKey: Buffer, options: PutOptions | DeleteOptions): IRequestOp[] {
+    return [
+      { request_range: { key: storedKey } },
+      ...(options.guard !== undefined ? [{ request_range: { key: this.keyspace.key(options.guard.key) } }] : []),
+    ];
+  }
+
+  /** Throws FencedError when a failed write had a guard that did not hold (`held`: the guard key as read by the txn). */
+  private throwIfFenced(key: string, options: PutOptions | DeleteOptions, held: IKeyValue | undefined): void {
+    const { guard } = options;
+    if (guard === undefined) return;
+    const actual = held === undefined ? undefined : Number(held.create_revision);
+    if (actual !== guard.createRevision) {
+      throw new FencedError(key, guard.key, fencedMessage(key, guard.key, guard.createRevision, actual));
+    }
   }
 
   private conflictMessage(key: string, options: PutOptions, current: IKeyValue | undefined): string {

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { MeteredStore, storeResult, type StoreMetrics, type StoreOperation, type StoreResult } from './metered-store.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 import { storeConformanceSuite } from './store-conformance.js';
-import { CompactedError, ConflictError, LeaseNotFoundError, StoreUnavailableError, type Store, type WatchEvent } from './store.js';
+import { CompactedError, ConflictError, FencedError, LeaseNotFoundError, StoreUnavailableError, type Store, type WatchEvent } from './store.js';
 
 /** Records every report. */
 class RecordingMetrics implements StoreMetrics {
@@ -153,6 +153,7 @@ void describe('MeteredStore reports', () => {
   void it('maps errors to bounded result labels', () => {
     assert.equal(storeResult(undefined), 'ok');
     assert.equal(storeResult(new ConflictError('/k')), 'conflict');
+    assert.equal(storeResult(new FencedError('/k', '/leases/x')), 'fenced');
     assert.equal(storeResult(new StoreUnavailableError('down')), 'unavailable');
     assert.equal(storeResult(new TypeError('bad')), 'error');
   });

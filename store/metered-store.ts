@@ -10,6 +10,7 @@
 import {
   CompactedError,
   ConflictError,
+  FencedError,
   FutureRevisionError,
   LeaseNotFoundError,
   StoreClosedError,
@@ -41,7 +42,7 @@ export type StoreOperation =
   | 'compactedRevision';
 
 /** A bounded outcome label: ok, or the kind of StoreError (anything else: error). */
-export type StoreResult = 'ok' | 'conflict' | 'compacted' | 'future_revision' | 'unavailable' | 'lease_not_found' | 'closed' | 'error';
+export type StoreResult = 'ok' | 'conflict' | 'fenced' | 'compacted' | 'future_revision' | 'unavailable' | 'lease_not_found' | 'closed' | 'error';
 
 export interface StoreMetrics {
   observeOperation(operation: StoreOperation, result: StoreResult, seconds: number): void;
@@ -54,6 +55,7 @@ export interface StoreMetrics {
 export function storeResult(error: unknown): StoreResult {
   if (error === undefined) return 'ok';
   if (error instanceof ConflictError) return 'conflict';
+  if (error instanceof FencedError) return 'fenced';
   if (error instanceof CompactedError) return 'compacted';
   if (error instanceof FutureRevisionError) return 'future_revision';
   if (error instanceof StoreUnavailableError) return 'unavailable';

@@ -32,6 +32,7 @@ import {
   checkRevision,
   checkTtl,
   checkValue,
+  fencedMessage,
   prefixEnd,
 } from './store-args.js';
 import { silentLogger, type StoreLogger } from './store-logger.js';
@@ -39,6 +40,7 @@ import {
   CompactedError,
   ConflictError,
   DEFAULT_STORE_TIMEOUT_MS,
+  FencedError,
   LeaseNotFoundError,
   StoreClosedError,
   StoreError,
@@ -326,6 +328,7 @@ export class SqliteStore implements Store {
     this.stmt('UPDATE leases SET expires_at = @now + ttl_ms').run({ now: options.clock.now() });
 
     this.putTxn = db.transaction((key: string, value: string, opts: PutOptions, rev: number) => {
+      this.checkGuard(key, opts);
       const current = this.currentRow(key);
       if (opts.ifAbsent === true && current) throw new ConflictError(key, `key ${key} already exists`);
       if (opts.ifRevision !== undefined && current?.rev !== opts.ifRevision) {
@@ -349,12 +352,13 @@ export class SqliteStore implements Store {
           rev += 1;
           return { revision: rev };
         } catch (err) {
-          if (err instanceof ConflictError || err instanceof LeaseNotFoundError) return err;
+          if (err instanceof ConflictError || err instanceof FencedError || err instanceof LeaseNotFoundError) return err;
           throw err; // anything else (I/O, corruption) aborts the whole batch
         }
       });
     });
     this.deleteTxn = db.transaction((key: string, opts: DeleteOptions, rev: number) => {
+      this.checkGuard(key, opts);
       const current = this.currentRow(key);
       if (opts.ifRevision !== undefined && current?.rev !== opts.ifRevision) {
         throw new ConflictError(key, conflictMessage(key, opts.ifRevision, current));
@@ -520,6 +524,16 @@ export class SqliteStore implements Store {
   }
 
   // --- internals ---
+
+  /** Throws FencedError unless the write's guard key exists with the guard's createRevision (inside the write's transaction). */
+  private checkGuard(key: string, options: PutOptions | DeleteOptions): void {
+    const guard = options.guard;
+    if (guard === undefined) return;
+    const held = this.currentRow(guard.key);
+    if (held?.create_rev !== guard.createRevision) {
+      throw new FencedError(key, guard.key, fencedMessage(key, guard.key, guard.createRevision, held?.create_rev));
+    }
+  }
 
   /** Commits the waiting puts in one transaction and settles their promises. */
   private flushPuts(): void {

@@ -1,6 +1,6 @@
 // Argument checks shared by every Store implementation, so that both reject the same bad
 // input with the same message: a TypeError or RangeError naming the argument and the rule.
-import type { DeleteOptions, ListOptions, PutOptions } from './store.js';
+import type { DeleteOptions, ListOptions, PutOptions, WriteGuard } from './store.js';
 
 /** Keys: non-empty strings without NUL, at most this many UTF-16 code units. */
 export const MAX_KEY_LENGTH = 4096;
@@ -53,6 +53,7 @@ export function checkListOptions(options: ListOptions): void {
 }
 
 export function checkPutOptions(options: PutOptions): void {
+  if (options.guard !== undefined) checkGuard('put', options.guard);
   if (options.ifRevision !== undefined) checkRevision('put', 'options.ifRevision', options.ifRevision);
   if (options.ifAbsent !== undefined && typeof options.ifAbsent !== 'boolean') {
     throw new TypeError('store put: options.ifAbsent must be a boolean');
@@ -64,7 +65,22 @@ export function checkPutOptions(options: PutOptions): void {
 }
 
 export function checkDeleteOptions(options: DeleteOptions): void {
+  if (options.guard !== undefined) checkGuard('delete', options.guard);
   if (options.ifRevision !== undefined) checkRevision('delete', 'options.ifRevision', options.ifRevision);
+}
+
+/** A write guard: a storable key and a createRevision >= 1. */
+function checkGuard(operation: string, guard: WriteGuard): void {
+  if (typeof guard !== 'object' || guard === null) throw new TypeError(`store ${operation}: options.guard must be an object { key, createRevision }`);
+  checkKey(operation, guard.key, 'options.guard.key');
+  checkRevision(operation, 'options.guard.createRevision', guard.createRevision);
+}
+
+/** The message of a FencedError, the same in both stores. */
+export function fencedMessage(key: string, guardKey: string, expected: number, actual: number | undefined): string {
+  return actual === undefined
+    ? `write to ${key} fenced: guard key ${guardKey} does not exist (expected createRevision ${expected})`
+    : `write to ${key} fenced: guard key ${guardKey} has createRevision ${actual}, not ${expected}`;
 }
 
 /** Lease ids are decimal strings of positive integers. */

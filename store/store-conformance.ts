@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CompactedError,
   ConflictError,
+  FencedError,
   LeaseNotFoundError,
   StoreClosedError,
   StoreUnavailableError,
@@ -227,6 +228,87 @@ export function storeConformanceSuite(name: string, harness: StoreHarness): void
         assert.ok(creators.every((o) => o.status === 'fulfilled' || o.reason instanceof ConflictError));
       });
 
+      void it('guard held: put and delete happen; combined with ifAbsent and ifRevision as without a guard', async () => {
+        const store = await harness.create();
+        const term = (await store.put('g/leader', 'me', { ifAbsent: true })).revision;
+        const guard = { key: 'g/leader', createRevision: term };
+        const created = (await store.put('g/obj', 'v1', { guard, ifAbsent: true })).revision;
+        const updated = (await store.put('g/obj', 'v2', { guard, ifRevision: created })).revision;
+        await store.put('g/leader', 'me, renewed'); // a new modRevision does not end the term
+        const plain = (await store.put('g/obj', 'v3', { guard })).revision;
+        assert.equal((await store.get('g/obj'))?.value, 'v3');
+        await assert.rejects(store.put('g/obj', 'stale', { guard, ifRevision: updated }), (err: unknown) => {
+          assert.ok(err instanceof ConflictError, `an object conflict under a held guard is a ConflictError, got ${String(err)}`);
+          assert.ok(!(err instanceof FencedError));
+          return true;
+        });
+        await assert.rejects(store.put('g/obj', 'again', { guard, ifAbsent: true }), ConflictError);
+        await assert.rejects(store.delete('g/obj', { guard, ifRevision: updated }), ConflictError);
+        const deleted = await store.delete('g/obj', { guard, ifRevision: plain });
+        assert.equal(deleted?.previous.value, 'v3');
+        assert.equal(await store.delete('g/obj', { guard }), undefined, 'deleting an absent key under a held guard');
+      });
+
+      void it('guard key deleted or re-created: FencedError, nothing written, even when the object precondition holds', async () => {
+        const store = await harness.create();
+        const term = (await store.put('f/leader', 'old', { ifAbsent: true })).revision;
+        const guard = { key: 'f/leader', createRevision: term };
+        const objRev = (await store.put('f/obj', 'v1', { guard })).revision;
+        await store.delete('f/leader');
+        const isFenced = (err: unknown): boolean => {
+          assert.ok(err instanceof FencedError, `expected FencedError, got ${String(err)}`);
+          assert.ok(!(err instanceof ConflictError), 'a FencedError is not a ConflictError');
+          assert.equal(err.key, 'f/obj');
+          assert.equal(err.guardKey, 'f/leader');
+          assert.match(err.message, /f\/leader/);
+          return true;
+        };
+        const before = await store.currentRevision();
+        await assert.rejects(store.put('f/obj', 'late', { guard }), isFenced);
+        await assert.rejects(store.put('f/obj', 'late', { guard, ifRevision: objRev }), isFenced);
+        await assert.rejects(store.put('f/new', 'late', { guard, ifAbsent: true }), (err: unknown) => {
+          assert.ok(err instanceof FencedError);
+          return true;
+        });
+        await assert.rejects(store.delete('f/obj', { guard }), isFenced);
+        await assert.rejects(store.delete('f/obj', { guard, ifRevision: objRev }), isFenced);
+        assert.equal(await store.currentRevision(), before, 'a fenced write adds no revision');
+
+        const next = (await store.put('f/leader', 'new', { ifAbsent: true })).revision; // another term
+        await assert.rejects(store.put('f/obj', 'late', { guard, ifRevision: objRev }), isFenced);
+        await assert.rejects(store.delete('f/obj', { guard }), isFenced);
+        // a fenced write with a stale object revision too: fencing is reported first
+        await assert.rejects(store.put('f/obj', 'late', { guard, ifRevision: objRev + 1000 }), isFenced);
+        assert.deepEqual(
+          { value: (await store.get('f/obj'))?.value, modRevision: (await store.get('f/obj'))?.modRevision },
+          { value: 'v1', modRevision: objRev },
+        );
+        assert.equal(await store.get('f/new'), undefined);
+        await store.put('f/obj', 'v2', { guard: { key: 'f/leader', createRevision: next }, ifRevision: objRev });
+        assert.equal((await store.get('f/obj'))?.value, 'v2');
+      });
+
+      void it('concurrent guarded puts racing a term change: each lands only if applied before the guard key was deleted', async () => {
+        const store = await harness.create();
+        const term = (await store.put('r/leader', 'x', { ifAbsent: true })).revision;
+        const guard = { key: 'r/leader', createRevision: term };
+        const writes = Array.from({ length: 20 }, (_, i) => store.put(`r/obj/${pad(i)}`, 'v', { guard }));
+        const ended = store.delete('r/leader');
+        const outcomes = await Promise.allSettled(writes);
+        const endRevision = (await ended)?.revision;
+        assert.ok(endRevision !== undefined);
+        for (const [i, outcome] of outcomes.entries()) {
+          const stored = await store.get(`r/obj/${pad(i)}`);
+          if (outcome.status === 'fulfilled') {
+            assert.ok(outcome.value.revision < endRevision, 'an accepted write came before the term ended');
+            assert.equal(stored?.modRevision, outcome.value.revision);
+          } else {
+            assert.ok(outcome.reason instanceof FencedError, `rejected with ${String(outcome.reason)}`);
+            assert.equal(stored, undefined, 'a fenced put wrote nothing');
+          }
+        }
+      });
+
       void it('bad arguments are rejected with an error naming the argument and the rule', async () => {
         const store = await harness.create();
         await assert.rejects(store.put('', 'v'), /key must not be empty/);
@@ -234,6 +316,8 @@ export function storeConformanceSuite(name: string, harness: StoreHarness): void
         await assert.rejects(store.put('k', 'v', { ifRevision: 0 }), /options\.ifRevision must be an integer >= 1/);
         await assert.rejects(store.put('k', 'v', { lease: 'abc' }), /options\.lease must be a lease id/);
         await assert.rejects(store.delete('k', { ifRevision: -3 }), /options\.ifRevision/);
+        await assert.rejects(store.put('k', 'v', { guard: { key: '', createRevision: 1 } }), /options\.guard\.key must not be empty/);
+        await assert.rejects(store.delete('k', { guard: { key: 'g', createRevision: 0 } }), /options\.guard\.createRevision must be an integer >= 1/);
         await assert.rejects(store.list('', { limit: -1 }), /options\.limit must be an integer >= 0/);
         await assert.rejects(store.list('', { revision: 1.5 }), /options\.revision must be an integer/);
         await assert.rejects(store.grantLease(0), /ttlSeconds must be an integer/);

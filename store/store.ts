@@ -4,6 +4,13 @@
 // Revisions are one global, strictly increasing counter per store: every successful
 // put or delete gets a new revision, and a read at revision R sees exactly the writes
 // with revision <= R. Values are opaque strings (the API server stores JSON).
+//
+// Fencing: a put or delete may carry a `guard` — another key that must exist with exactly a
+// given createRevision when the write is applied, checked atomically with the write and its
+// other preconditions (one etcd transaction; one SQLite transaction). A leader passes its
+// election key and the revision that won it: once the key is deleted (lease expired or revoked)
+// or re-created by another leader, every write of the old term fails with FencedError and
+// writes nothing, however late it arrives.
 
 /** Opaque lease identifier. */
 export type LeaseId = string;
@@ -42,7 +49,17 @@ export interface ListResult {
   readonly more: boolean;
 }
 
+/** A fencing precondition (see the file comment). */
+export interface WriteGuard {
+  /** The key that must exist (e.g. a leader election key). */
+  readonly key: string;
+  /** Its createRevision: a key deleted and re-created since has another one. */
+  readonly createRevision: number;
+}
+
 export interface PutOptions {
+  /** Fail with FencedError (checked before the other preconditions) unless the guard holds. */
+  readonly guard?: WriteGuard;
   /** Fail with ConflictError if the key exists. */
   readonly ifAbsent?: boolean;
   /** Fail with ConflictError unless the key exists with exactly this modRevision. */
@@ -56,6 +73,8 @@ export interface PutResult {
 }
 
 export interface DeleteOptions {
+  /** Fail with FencedError (checked before ifRevision) unless the guard holds. */
+  readonly guard?: WriteGuard;
   /** Fail with ConflictError unless the key exists with exactly this modRevision. */
   readonly ifRevision?: number;
 }
@@ -92,12 +111,16 @@ export interface Store {
   /** Live keys that start with `prefix`, in key order, at one revision. */
   list(prefix: string, options?: ListOptions): Promise<ListResult>;
 
-  /** Create or replace a key. Throws ConflictError when a precondition fails. */
+  /**
+   * Create or replace a key. Throws FencedError when the guard fails (whatever the other
+   * preconditions), else ConflictError when a precondition fails; nothing is written then.
+   */
   put(key: string, value: string, options?: PutOptions): Promise<PutResult>;
 
   /**
    * Delete a key. Returns undefined when the key is absent and no precondition was given;
-   * throws ConflictError when a precondition fails (including absent key with ifRevision).
+   * throws ConflictError when a precondition fails (including absent key with ifRevision), and
+   * FencedError when the guard fails (checked first; with a guard, even an absent key is checked).
    */
   delete(key: string, options?: DeleteOptions): Promise<DeleteResult | undefined>;
 
@@ -138,6 +161,23 @@ export class ConflictError extends StoreError {
   constructor(
     readonly key: string,
     message = `precondition failed for ${key}`,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A write's guard failed: the guard key is absent or has another createRevision (the writer's
+ * leadership term is over). Not a ConflictError: re-reading the object cannot fix it.
+ */
+export class FencedError extends StoreError {
+  override readonly name: string = 'FencedError';
+  constructor(
+    /** The key the write was for. */
+    readonly key: string,
+    /** The guard key that did not hold. */
+    readonly guardKey: string,
+    message = `write to ${key} fenced: guard key ${guardKey} does not hold`,
   ) {
     super(message);
   }

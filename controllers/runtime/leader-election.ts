@@ -3,7 +3,12 @@
 // lost when a renewal finds the lease gone, when no renewal succeeded for a whole TTL, or
 // when the key is deleted or overwritten. A standby watches the key and campaigns again
 // (ifAbsent) as soon as it is deleted, so at most one process holds the key at any revision.
-import { CompactedError, ConflictError, LeaseNotFoundError, type LeaseId, type Store } from '../../store/store.js';
+//
+// Fencing: fence() is the current term's guard (the key and the createRevision of the put that
+// won it), for writes that must land only while this term lasts (see FencedStore). A leader
+// paused past its TTL still believes it leads when it resumes, but the store rejects its guarded
+// writes: the key is gone or belongs to another term.
+import { CompactedError, ConflictError, LeaseNotFoundError, type LeaseId, type Store, type WriteGuard } from '../../store/store.js';
 import { sleep, systemClock, type Clock } from './clock.js';
 import { errorMessage, silentLogger, type Logger } from './logger.js';
 
@@ -33,6 +38,7 @@ export class LeaderElector {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private leading = false;
+  private termFence: WriteGuard | undefined;
 
   constructor(options: LeaderElectionOptions) {
     if (typeof options.name !== 'string' || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(options.name)) {
@@ -60,6 +66,14 @@ export class LeaderElector {
   }
 
   /**
+   * The current term's fence: the leader key and the createRevision of the put that won it.
+   * Set before the leader work starts; undefined when not leading (cleared as the term ends).
+   */
+  fence(): WriteGuard | undefined {
+    return this.termFence;
+  }
+
+  /**
    * The identity written in the leader key, read from the store now; undefined when no process
    * holds it (the key lives on a lease, so an expired leader's key is gone). Store errors propagate.
    */
@@ -78,6 +92,8 @@ export class LeaderElector {
         const held = await this.campaign(signal);
         if (held === undefined) break;
         lease = held.lease;
+        // Won while shutting down: give the lease back (finally) rather than lead with an aborted signal.
+        if (signal.aborted) break;
         await this.lead(signal, held.lease, held.revision, work);
       } catch (err) {
         if (signal.aborted) break;
@@ -125,6 +141,9 @@ export class LeaderElector {
     const term = new AbortController();
     const endTerm = (): void => term.abort();
     signal.addEventListener('abort', endTerm, { once: true });
+    // The put that won the term created the key (ifAbsent): its revision is the createRevision.
+    this.termFence = { key: this.key, createRevision: revision };
+    term.signal.addEventListener('abort', () => (this.termFence = undefined), { once: true });
     this.leading = true;
     this.logger.info('leader election: became leader', { key: this.key, identity: this.identity });
     const workDone = (async () => {
@@ -141,6 +160,7 @@ export class LeaderElector {
     } finally {
       term.abort();
       await workDone;
+      this.termFence = undefined;
       this.leading = false;
       signal.removeEventListener('abort', endTerm);
       this.logger.info('leader election: stopped leading', { key: this.key, identity: this.identity });

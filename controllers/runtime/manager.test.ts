@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { StoreUnavailableError } from '../../store/store.js';
+import { StoreUnavailableError, type PutOptions, type PutResult } from '../../store/store.js';
 import { Informer } from './informer.js';
 import { LeaderElector } from './leader-election.js';
 import { Manager } from './manager.js';
@@ -149,6 +149,26 @@ void describe('Manager', () => {
     assert.equal(managers.filter((m) => m.manager.isLeader()).length, 1);
     await Promise.all(managers.map((m) => m.manager.stop()));
     assert.ok(managers.every((m) => !m.probe.active));
+  });
+
+  void it('an election won while shutting down is given back: run() ends, the work never starts, the key is gone', { timeout: 5000 }, async () => {
+    // The campaign's put lands after the abort (a server closed right after it started).
+    const abort = new AbortController();
+    class AbortDuringPut extends ControlledStore {
+      override async put(key: string, value: string, options?: PutOptions): Promise<PutResult> {
+        const result = await super.put(key, value, options);
+        if (key.startsWith('/leases/')) abort.abort();
+        return result;
+      }
+    }
+    const elector = new LeaderElector({ store: new AbortDuringPut(t.store), name: 'won-late', identity: 'late', ttlSeconds: 2, retryMs: 20 });
+    let workStarted = false;
+    await elector.run(abort.signal, async () => {
+      workStarted = true;
+    });
+    assert.equal(workStarted, false);
+    assert.equal(elector.isLeader(), false);
+    assert.equal(await t.store.get(elector.key), undefined, 'the lease was revoked, taking the key');
   });
 
   void it('stop() before caches synced makes start() fail and leaves nothing running', { timeout: 5000 }, async () => {
