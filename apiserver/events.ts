@@ -24,7 +24,7 @@ import { ObjectStorage } from './object-storage.js';
 import { matchesFields, parseFieldSelector, type FieldRequirement } from './selectors.js';
 import { booleanParam, limitParam, queryParam, timeoutSecondsParam } from './resource-handlers.js';
 import { badRequest, methodNotAllowed, notFound, type ResourceRef } from './status.js';
-import type { WatchHub } from './watch.js';
+import type { WatchCollection, WatchHub } from './watch.js';
 
 export const EVENTS_RESOURCE: ResourceRef = { group: '', plural: 'events', kind: 'Event' };
 
@@ -37,6 +37,14 @@ export interface EventRoutesDeps {
 export function eventRoutes(deps: EventRoutesDeps): Router {
   const router = express.Router();
   const { store, watches } = deps;
+  // Every events watch shares one watch cache (watch.ts) through this one collection.
+  const watched: WatchCollection = {
+    store,
+    resource: EVENTS_RESOURCE,
+    apiVersion: EVENT_API_VERSION,
+    prefix: eventCollectionPrefix(),
+    decode: decodeEvent,
+  };
   const readOnly = (req: Request): void => {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req.method);
   };
@@ -44,7 +52,7 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
     readOnly(req);
     const fields = eventFieldSelection(req);
     if (booleanParam(req, 'watch')) {
-      await watchEvents(watches, store, req, res, { prefix: eventCollectionPrefix(namespace), fields, path: `namespace "${namespace}"` });
+      await watchEvents(watches, watched, req, res, { prefix: eventCollectionPrefix(namespace), fields, path: `namespace "${namespace}"` });
       return;
     }
     res.status(200).json(await listEvents(store, namespace, req, fields));
@@ -59,7 +67,7 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
     if (booleanParam(req, 'watch')) {
       // The legacy single-object watch: metadata.name=<name> (the key is also a prefix of longer names).
       const fields: FieldRequirement[] = [...eventFieldSelection(req), { field: 'metadata.name', operator: 'equals', value: name }];
-      await watchEvents(watches, store, req, res, { prefix: key, fields, path: `namespace "${namespace}", name "${name}"` });
+      await watchEvents(watches, watched, req, res, { prefix: key, fields, path: `namespace "${namespace}", name "${name}"` });
       return;
     }
     const kv = ObjectStorage.storableKey(key) ? await store.get(key) : undefined;
@@ -123,15 +131,12 @@ interface EventWatch {
 }
 
 /** Streams the matching events under `watch.prefix` through the hub. */
-async function watchEvents(watches: WatchHub, store: Store, req: Request, res: Response, watch: EventWatch): Promise<void> {
+async function watchEvents(watches: WatchHub, collection: WatchCollection, req: Request, res: Response, watch: EventWatch): Promise<void> {
   const { prefix, fields } = watch;
   if (!ObjectStorage.storableKey(prefix)) throw badRequest(`${watch.path}: invalid value: no event can be stored under it`);
   await watches.serve(res, {
     source: {
-      store,
-      resource: EVENTS_RESOURCE,
-      apiVersion: EVENT_API_VERSION,
-      decode: decodeEvent,
+      collection,
       matches: (event) => matchesEvent(fields, event),
     },
     prefix,

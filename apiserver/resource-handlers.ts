@@ -21,7 +21,7 @@ import {
 import { ResourceWriter, type DeletePreconditions } from './resource-writer.js';
 import { ApiError, badRequest, invalid, methodNotAllowed, notFound, routeNotFound, unsupportedMediaType, type ErrorContext } from './status.js';
 import { tableRequest, toTable } from './table.js';
-import type { WatchHub, WatchSource } from './watch.js';
+import type { WatchCollection, WatchHub, WatchSource } from './watch.js';
 
 /** Media types of POST/PUT bodies. */
 const OBJECT_MEDIA_TYPES: Readonly<Record<string, BodyFormat>> = {
@@ -50,6 +50,8 @@ interface Resource {
   readonly kind: ResourceKind;
   readonly storage: ObjectStorage;
   readonly writer: ResourceWriter;
+  /** The kind's watches share one watch cache (watch.ts) through this one collection. */
+  readonly watched: WatchCollection;
 }
 
 /** The resolved target of a request. */
@@ -67,7 +69,14 @@ export function resourceRoutes(deps: ResourceRoutesDeps): Router {
   const resources = new Map<string, Resource>();
   for (const kind of deps.kinds) {
     const storage = new ObjectStorage(deps.store, kind);
-    resources.set(`${kind.group}/${kind.version}/${kind.plural}`, { kind, storage, writer: new ResourceWriter(storage, deps.now) });
+    const watched: WatchCollection = {
+      store: storage.store,
+      resource: kind,
+      apiVersion: apiVersionOf(kind),
+      prefix: storage.collectionPrefix(undefined),
+      decode: (kv) => storage.decode(kv),
+    };
+    resources.set(`${kind.group}/${kind.version}/${kind.plural}`, { kind, storage, writer: new ResourceWriter(storage, deps.now), watched });
   }
   const handlers = new Handlers(deps);
 
@@ -188,12 +197,9 @@ class Handlers {
 
   private async watch(req: Request, res: Response, t: Target, prefix: string, selection: Selection): Promise<void> {
     const table = tableRequest(req.headers, queryParam(req, 'includeObject'));
-    const { storage, kind } = t;
+    const { kind } = t;
     const source: WatchSource = {
-      store: storage.store,
-      resource: kind,
-      apiVersion: apiVersionOf(kind),
-      decode: (kv) => storage.decode(kv),
+      collection: t.watched,
       matches: (obj) => matches(selection, obj),
       render:
         table === undefined
