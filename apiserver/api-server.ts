@@ -7,6 +7,7 @@ import { corsMiddleware } from './cors.js';
 import type winston from 'winston';
 import type { ResourceKind } from '../api/kind.js';
 import { openApiV2Json, openApiV2Protobuf } from '../api/openapi.js';
+import { withPaths } from '../api/openapi-paths.js';
 import type { LogStore } from '../logs/log-store.js';
 import type { Store } from '../store/store.js';
 import { PRINCIPAL, type Authenticator } from './authn.js';
@@ -27,7 +28,7 @@ import {
   unauthorized,
   type ErrorContext,
 } from './status.js';
-import { WatchHub } from './watch.js';
+import { WatchHub, type WatchLimits } from './watch.js';
 import { REQUEST_INFO, resolveRequestInfo } from './request-info.js';
 import type { AuditQuery, AuditSink } from './audit-log.js';
 import { auditMiddleware } from './audit-middleware.js';
@@ -48,6 +49,8 @@ export interface ApiServerDeps {
   readonly now?: () => Date;
   /** How often watches with allowWatchBookmarks=true get a BOOKMARK. Default 60 s. */
   readonly watchBookmarkIntervalMs?: number;
+  /** Watch cache size and per-watch queue limits (watch.ts). Default: the defaults there. */
+  readonly watchLimits?: WatchLimits;
   /** Node tokens served under /api/v1/nodetokens. Default: a registry on `store` with `now`. */
   readonly nodeTokens?: NodeTokenRegistry;
   /** Job logs served under .../jobs/{name}/log. Default: no /log route. */
@@ -86,6 +89,7 @@ export function createApiServer(deps: ApiServerDeps): ApiServer {
   const watches = new WatchHub({
     bookmarkIntervalMs: deps.watchBookmarkIntervalMs ?? DEFAULT_WATCH_BOOKMARK_INTERVAL_MS,
     logger,
+    ...deps.watchLimits,
   });
 
   const app = express();
@@ -212,7 +216,7 @@ function openApiHandler(kinds: readonly ResourceKind[]) {
   let documents: { json: Buffer; protobuf: Buffer; jsonTag: string; protobufTag: string } | undefined;
   const load = (): NonNullable<typeof documents> => {
     if (documents === undefined) {
-      const json = Buffer.from(JSON.stringify(openApiV2Json(kinds)));
+      const json = Buffer.from(JSON.stringify(withPaths(openApiV2Json(kinds), kinds))); // paths: JSON only (kubectl's protobuf ignores them)
       const protobuf = openApiV2Protobuf(kinds);
       const tag = (b: Buffer): string => `"${createHash('sha256').update(b).digest('hex').slice(0, 32)}"`;
       documents = { json, protobuf, jsonTag: tag(json), protobufTag: tag(protobuf) };

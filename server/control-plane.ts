@@ -5,6 +5,9 @@
 // - Informers and the agent endpoint run on every server process; controllers run only on the
 //   process holding the leader lease `/leases/openscheduler-controllers` (when `leaderElection`
 //   is on, as with etcd; with the embedded store one process owns the store and always leads).
+//   With leader election, everything the controllers and their event recorders write goes
+//   through a FencedStore: a write of a term that has ended (a leader paused past its lease) is
+//   rejected by the store. Informers and the agent endpoint (every server) use the store as is.
 // - start() resolves once every cache has synced and the endpoint listens; close() stops the
 //   endpoint first (agents reconnect elsewhere), then every loop, and resolves when all ended.
 // - With `metrics`, the controllers and the scheduler report to it, and its scrape-time families
@@ -21,6 +24,7 @@ import { newDependencyController } from '../controllers/dependencies/dependency-
 import { newJobLifecycleController } from '../controllers/jobs/job-lifecycle.js';
 import { newNodeLeaseInformer, newNodeLifecycleController } from '../controllers/nodes/node-lifecycle.js';
 import { EventRecorder } from '../controllers/runtime/event-recorder.js';
+import { FencedStore } from '../controllers/runtime/fenced-store.js';
 import { LeaderElector, Manager, type Logger } from '../controllers/runtime/index.js';
 import { newSchedulerController, newSchedulerInformers } from '../controllers/scheduler/scheduler.js';
 import type { LogStore } from '../logs/log-store.js';
@@ -48,6 +52,8 @@ export interface ControlPlaneOptions {
   readonly heartbeatIntervalSeconds?: number;
   /** How long a node's lease may be gone before it is lost. Default 40 s. */
   readonly nodeGracePeriodMs?: number;
+  /** Lifetime of every Event the controllers and the agent endpoint record (after its last update). Default 1 h. */
+  readonly eventTtlSeconds?: number;
   /** How often an Unschedulable job is looked at again. Default 5 s. */
   readonly unschedulableRetryMs?: number;
   /** Reconcile, scheduling and cluster-state metrics. Default: none. */
@@ -98,13 +104,20 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   const { store, logger } = options;
   const identity = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const elector = options.leaderElection ? new LeaderElector({ store, name: CONTROLLERS_ELECTION_NAME, identity, logger }) : undefined;
+  // What the leader-only controllers write with (see the file comment).
+  const controllerStore: Store = elector !== undefined ? new FencedStore(store, () => elector.fence(), { electionKey: elector.key, logger }) : store;
   const manager = new Manager({
     logger,
     ...(elector !== undefined ? { leaderElector: elector } : {}),
   });
   const recorders: EventRecorder[] = [];
-  const recorder = (component: string): EventRecorder => {
-    const made = new EventRecorder(store, { component, logger, maxPending: 20_000 });
+  const recorder = (component: string, writeStore: Store = controllerStore): EventRecorder => {
+    const made = new EventRecorder(writeStore, {
+      component,
+      logger,
+      maxPending: 20_000,
+      ...(options.eventTtlSeconds !== undefined ? { ttlSeconds: options.eventTtlSeconds } : {}),
+    });
     recorders.push(made);
     return made;
   };
@@ -116,7 +129,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   manager.addInformer(leases);
 
   const scheduler = newSchedulerController({
-    store,
+    store: controllerStore,
     jobs,
     nodes,
     logger,
@@ -124,10 +137,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
     ...(options.unschedulableRetryMs !== undefined ? { unschedulableRetryMs: options.unschedulableRetryMs } : {}),
   });
-  const dependencies = newDependencyController({ store, jobs, logger, recorder: recorder('dependency-controller') });
-  const lifecycle = newJobLifecycleController({ store, jobs, recorder: recorder('job-controller'), attempts: options.logs, logger });
+  const dependencies = newDependencyController({ store: controllerStore, jobs, logger, recorder: recorder('dependency-controller') });
+  const lifecycle = newJobLifecycleController({
+    store: controllerStore,
+    jobs,
+    recorder: recorder('job-controller'),
+    attempts: options.logs,
+    logger,
+  });
   const nodeLifecycle = newNodeLifecycleController({
-    store,
+    store: controllerStore,
     nodes,
     jobs,
     leases,
@@ -147,7 +166,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     nodeTokens: options.nodeTokens,
     ...(options.joinToken !== undefined ? { joinToken: options.joinToken } : {}),
     logs: options.logs,
-    recorder: recorder('agent-endpoint'),
+    recorder: recorder('agent-endpoint', store),
     logger,
     ...(options.nodeLeaseTtlSeconds !== undefined ? { leaseTtlSeconds: options.nodeLeaseTtlSeconds } : {}),
     heartbeatIntervalSeconds: options.heartbeatIntervalSeconds ?? Math.max(1, Math.floor((options.nodeLeaseTtlSeconds ?? 30) / 3)),

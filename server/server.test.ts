@@ -1,13 +1,14 @@
 // The server assembly in-process: real SQLite / real etcd, real HTTP and HTTPS on loopback.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import winston from 'winston';
 import { startEtcd, type EtcdProcess } from '../test/harness/etcd.js';
+import { capturingLogger } from '../test/harness/logging.js';
 import { resolveConfig, settingsFromFlags, type ServerOptions } from './config.js';
 import { startServer, StartupError, type RunningServer } from './server.js';
 
@@ -33,6 +34,10 @@ function httpsGet(url: string, ca: string | undefined, token?: string): Promise<
     req.on('error', reject);
     req.end();
   });
+}
+
+async function joinTokenFile(path: string): Promise<{ data: string; mode: number }> {
+  return { data: await readFile(path, 'utf8'), mode: (await stat(path)).mode & 0o777 };
 }
 
 async function loginToken(url: string, password: string): Promise<string> {
@@ -223,6 +228,72 @@ void describe('startServer on a shared etcd', () => {
       assert.equal(res.status, 200);
     } finally {
       await Promise.all(servers.map((s) => s.close()));
+    }
+  });
+
+  void it('two servers starting at once on one etcd end up with the same join token in their files (0600)', async () => {
+    const flags = { etcdEndpoints: [etcd.endpoint], etcdPrefix: '/join-race' };
+    const servers = await Promise.all([startServer(options(join(dir, 'e'), flags), { logger }), startServer(options(join(dir, 'f'), flags), { logger })]);
+    try {
+      const [e, f] = servers as [RunningServer, RunningServer];
+      assert.equal(e.joinTokenPath, join(dir, 'e', 'join-token'));
+      const files = await Promise.all(servers.map((s) => joinTokenFile(s.joinTokenPath)));
+      assert.match(files[0]!.data, /^osj_[A-Za-z0-9_-]{43}\n$/);
+      assert.deepEqual(files[1], files[0]);
+      assert.equal(files[0]!.mode, 0o600);
+      assert.notEqual(f.joinTokenPath, e.joinTokenPath);
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  });
+
+  void it("the first server's existing join token file becomes the cluster's join token", async () => {
+    const flags = { etcdEndpoints: [etcd.endpoint], etcdPrefix: '/join-seed' };
+    const own = `osj_${'s'.repeat(43)}\n`;
+    await mkdir(join(dir, 'g'), { mode: 0o700 });
+    await writeFile(join(dir, 'g', 'join-token'), own, { mode: 0o600 });
+    const g = await startServer(options(join(dir, 'g'), flags), { logger });
+    try {
+      const h = await startServer(options(join(dir, 'h'), flags), { logger });
+      try {
+        assert.deepEqual(await joinTokenFile(g.joinTokenPath), { data: own, mode: 0o600 });
+        assert.deepEqual(await joinTokenFile(h.joinTokenPath), { data: own, mode: 0o600 });
+      } finally {
+        await h.close();
+      }
+    } finally {
+      await g.close();
+    }
+  });
+
+  void it("a server whose join token file differs adopts the store's token and warns, naming the file", async () => {
+    const flags = { etcdEndpoints: [etcd.endpoint], etcdPrefix: '/join-adopt' };
+    const i = await startServer(options(join(dir, 'i'), flags), { logger });
+    try {
+      const stale = `osj_${'x'.repeat(43)}\n`;
+      const jDir = join(dir, 'j');
+      await mkdir(jDir, { mode: 0o700 });
+      await writeFile(join(jDir, 'join-token'), stale, { mode: 0o600 });
+      const captured = capturingLogger();
+      const j = await startServer(options(jDir, flags), { logger: captured.logger });
+      try {
+        const cluster = await joinTokenFile(i.joinTokenPath);
+        assert.notEqual(cluster.data, stale);
+        assert.deepEqual(await joinTokenFile(j.joinTokenPath), cluster);
+        const warnings = captured
+          .text()
+          .split('\n')
+          .filter((line) => line.includes('replaced the join token file'));
+        assert.equal(warnings.length, 1, captured.text());
+        const warning = JSON.parse(warnings[0]!) as { level: string; path: string };
+        assert.equal(warning.level, 'warn');
+        assert.equal(warning.path, j.joinTokenPath);
+        assert.ok(!captured.text().includes(cluster.data.trim()) && !captured.text().includes(stale.trim()), 'the join token is never logged');
+      } finally {
+        await j.close();
+      }
+    } finally {
+      await i.close();
     }
   });
 });

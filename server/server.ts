@@ -26,7 +26,7 @@ import { MeteredStore } from '../store/metered-store.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import type { ServerOptions, StoreSpec } from './config.js';
 import { controlPlaneReadinessChecks, startControlPlane, type RunningControlPlane } from './control-plane.js';
-import { ensureJoinToken } from './join-token.js';
+import { loadJoinToken } from './join-token.js';
 
 /** A startup failure with a one-line message fit for the operator (the cause is attached). */
 export class StartupError extends Error {
@@ -257,7 +257,14 @@ export async function startServer(
     });
     cleanups.push(() => api.close());
 
-    const joinToken = await ensureJoinToken(options.dataDir);
+    // servers sharing one etcd must accept the same join token: it is kept in the store
+    const joinToken = await loadJoinToken({
+      dataDir: options.dataDir,
+      logger,
+      store: options.store.type === 'etcd' ? store : undefined,
+    }).catch((err: unknown) => {
+      throw new StartupError(`join token: ${errorText(err)}`, { cause: err });
+    });
     const grpcTls = options.grpcTls;
     const grpcCredentials = await agentEndpointCredentials(options, tls, logger);
     let controlPlane: RunningControlPlane;
@@ -277,6 +284,7 @@ export async function startServer(
         metrics,
         nodeLeaseTtlSeconds: options.nodeLeaseTtlSeconds,
         nodeGracePeriodMs: options.nodeGracePeriodMs,
+        eventTtlSeconds: options.eventTtlSeconds,
       });
     } catch (err) {
       throw new StartupError(`cannot start the controllers and the agent endpoint on ${urlHost(options.bindAddress)}:${options.grpcPort} (--grpc-port): ${errorText(err)}`, {

@@ -59,7 +59,8 @@ export function findEtcd(executable?: string): string {
   );
 }
 
-async function freePort(): Promise<number> {
+/** A port that was free on 127.0.0.1 a moment ago. */
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -83,8 +84,20 @@ async function waitForState(pid: number, stopped: boolean): Promise<void> {
   throw new Error(`etcd (pid ${pid}) did not ${stopped ? 'stop' : 'continue'} within 5 s`);
 }
 
-class EtcdTestProcess implements EtcdProcess {
+/** How one member joins its cluster (etcd's --name, --initial-cluster, timings). */
+export interface EtcdMemberConfig {
+  readonly name: string;
+  /** etcd's --initial-cluster: `name=peerUrl,...` of every member, this one included. */
+  readonly initialCluster: string;
+  readonly clusterToken: string;
+  readonly heartbeatIntervalMs: number;
+  readonly electionTimeoutMs: number;
+}
+
+/** One etcd process; a single-member cluster unless given a member config (etcd-cluster.ts). */
+export class EtcdTestProcess implements EtcdProcess {
   readonly endpoint: string;
+  readonly peerUrl: string;
   readonly dataDir: string;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
@@ -97,8 +110,10 @@ class EtcdTestProcess implements EtcdProcess {
     readonly clientPort: number,
     readonly peerPort: number,
     private readonly startTimeoutMs: number,
+    private readonly member?: EtcdMemberConfig,
   ) {
     this.endpoint = `http://127.0.0.1:${clientPort}`;
+    this.peerUrl = `http://127.0.0.1:${peerPort}`;
     this.dataDir = join(tempDir, 'data');
   }
 
@@ -107,24 +122,33 @@ class EtcdTestProcess implements EtcdProcess {
   }
 
   async start(): Promise<void> {
+    await this.waitUntilHealthy(this.launch());
+  }
+
+  /**
+   * Spawns etcd without waiting for it to be healthy (a cluster member is healthy only once a
+   * quorum runs, so a cluster launches every member first); pass the child to waitUntilHealthy.
+   */
+  launch(): ChildProcess {
     if (this.stopped) throw new Error('etcd test process: start() after stop()');
     if (this.child) throw new Error(`etcd test process: already running (pid ${String(this.child.pid)})`);
-    const peerUrl = `http://127.0.0.1:${this.peerPort}`;
+    const peerUrl = this.peerUrl;
+    // Single member: fast elections (no peer can miss a heartbeat); min lease TTL ~1 s.
+    const member = this.member ?? { name: 'test', initialCluster: `test=${peerUrl}`, clusterToken: 'openscheduler-test', heartbeatIntervalMs: 50, electionTimeoutMs: 500 };
     const child = spawn(
       this.executable,
       [
-        '--name=test',
+        `--name=${member.name}`,
         `--data-dir=${this.dataDir}`,
         `--listen-client-urls=${this.endpoint}`,
         `--advertise-client-urls=${this.endpoint}`,
         `--listen-peer-urls=${peerUrl}`,
         `--initial-advertise-peer-urls=${peerUrl}`,
-        `--initial-cluster=test=${peerUrl}`,
-        '--initial-cluster-state=new',
-        '--initial-cluster-token=openscheduler-test',
-        // Fast elections: a single member, so no peer can miss a heartbeat. Min lease TTL ~1 s.
-        '--heartbeat-interval=50',
-        '--election-timeout=500',
+        `--initial-cluster=${member.initialCluster}`,
+        '--initial-cluster-state=new', // ignored when the data dir already holds a member
+        `--initial-cluster-token=${member.clusterToken}`,
+        `--heartbeat-interval=${member.heartbeatIntervalMs}`,
+        `--election-timeout=${member.electionTimeoutMs}`,
         '--logger=zap',
         '--log-outputs=stderr',
         '--log-level=warn',
@@ -153,7 +177,7 @@ class EtcdTestProcess implements EtcdProcess {
         resolve();
       });
     });
-    await this.waitHealthy(child);
+    return child;
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -195,7 +219,8 @@ class EtcdTestProcess implements EtcdProcess {
     await rm(this.tempDir, { recursive: true, force: true });
   }
 
-  private async waitHealthy(child: ChildProcess): Promise<void> {
+  /** Waits until `child` (from launch()) answers /health with true; kills it and throws after the start timeout. */
+  async waitUntilHealthy(child: ChildProcess): Promise<void> {
     const deadline = Date.now() + this.startTimeoutMs;
     let lastError = 'no answer yet';
     while (Date.now() < deadline) {
