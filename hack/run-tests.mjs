@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: type-check and compile, build the dashboard bundle, then run every *.test.js under dist with node's test runner.
 // Usage: npm test [-- PATTERN...]   (substrings of test file paths to select)
+// The fault-injection suite (test/faults) runs only with --faults (`npm run test:faults`), and then alone.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -23,8 +24,11 @@ function find(dir) {
   }
   return out;
 }
-const patterns = process.argv.slice(2);
+const faults = process.argv.includes('--faults');
+const patterns = process.argv.slice(2).filter((a) => a !== '--faults');
+const faultsDir = join('dist', 'test', 'faults') + '/';
 const files = find(join(root, 'dist'))
+  .filter((f) => relative(root, f).startsWith(faultsDir) === faults)
   .filter((f) => patterns.length === 0 || patterns.some((p) => relative(root, f).includes(p)))
   .sort();
 if (files.length === 0) {
