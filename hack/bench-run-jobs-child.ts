@@ -3,7 +3,8 @@
 //
 // argv[2] is the role, argv[3] its settings as JSON:
 //   server  the settings flags of `openscheduler server` (as bench-server-child.ts takes them):
-//           startServer with them, then sends {type:'ready', httpUrl, token, grpcAddress, joinTokenPath}.
+//           startServer with them, then sends {type:'ready', httpUrl, token, grpcAddress, joinTokenPath};
+//           answers {cmd:'heap'} with {type:'heap', heapUsed, rss} after a full GC (when run with --expose-gc).
 //   agents  {grpcAddress, tokenFile, count, durationMs, stateRoot, namePrefix}: `count` real Agent
 //           instances (HollowDriver named 'process', each task "running" durationMs), node names
 //           <namePrefix>-NNN, state dirs under stateRoot (no fsync), then sends {type:'ready'}.
@@ -32,18 +33,24 @@ export interface AgentsChildSettings {
 /** Messages a child sends to its parent. */
 export type ChildMessage =
   | { readonly type: 'ready'; readonly httpUrl?: string; readonly token?: string; readonly grpcAddress?: string; readonly joinTokenPath?: string }
-  | { readonly type: 'failed'; readonly error: string };
+  | { readonly type: 'failed'; readonly error: string }
+  /** The answer to {cmd:'heap'} (server role). */
+  | { readonly type: 'heap'; readonly heapUsed: number; readonly rss: number };
 
-/** At most `limit` warnings and errors on stderr (100 agents reconnecting at once would flood it), then a count. */
-function cappedStderrLogger(prefix: string, limit = 20): Logger {
-  let printed = 0;
+/**
+ * At most `limit` warnings and errors of each message on stderr (100 agents reconnecting at once
+ * would flood it), then a count.
+ */
+function cappedStderrLogger(prefix: string, limit = 5): Logger {
+  const printed = new Map<string, number>();
   let dropped = 0;
   const print = (level: string, message: string, meta?: Record<string, unknown>): void => {
-    if (printed >= limit) {
+    const n = printed.get(message) ?? 0;
+    if (n >= limit) {
       if (++dropped % 1000 === 1) process.stderr.write(`${prefix} ... ${dropped} more warnings/errors suppressed\n`);
       return;
     }
-    printed++;
+    printed.set(message, n + 1);
     process.stderr.write(`${prefix} ${level}: ${message}${meta ? ` ${JSON.stringify(meta)}` : ''}\n`);
   };
   return {
@@ -78,11 +85,24 @@ function onStop(stop: () => Promise<void>): void {
   process.on('disconnect', run);
 }
 
+/** Answers {cmd:'heap'} with the heap after a full GC (the parent starts the server child with --expose-gc). */
+function answerHeap(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  process.on('message', (msg: { cmd?: string }) => {
+    if (msg?.cmd !== 'heap') return;
+    gc?.();
+    gc?.();
+    const { heapUsed, rss } = process.memoryUsage();
+    send({ type: 'heap', heapUsed, rss });
+  });
+}
+
 async function runServer(flags: Record<string, unknown>): Promise<void> {
   const logger = winston.createLogger({ level: 'warn', transports: [new winston.transports.Console()] });
   const config = resolveConfig({ mode: 'server', flags, cwd: process.cwd() });
   const server = await startServer(config.server, { logger });
   onStop(() => server.close());
+  answerHeap();
   const { token } = await server.mintToken('admin', 24 * 3600);
   send({ type: 'ready', httpUrl: server.httpUrl, token, grpcAddress: server.grpcAddress, joinTokenPath: server.joinTokenPath });
 }
@@ -93,7 +113,7 @@ function checkAgentsSettings(s: AgentsChildSettings): void {
   };
   if (typeof s.grpcAddress !== 'string' || s.grpcAddress === '') bad('grpcAddress', 'must be host:port');
   if (typeof s.tokenFile !== 'string' || s.tokenFile === '') bad('tokenFile', 'must be a path');
-  if (!Number.isInteger(s.count) || s.count < 1 || s.count > 999) bad('count', 'must be an integer in 1..999');
+  if (!Number.isInteger(s.count) || s.count < 1 || s.count > 5000) bad('count', 'must be an integer in 1..5000');
   if (!Number.isFinite(s.durationMs) || s.durationMs < 0) bad('durationMs', 'must be a number >= 0');
   if (typeof s.stateRoot !== 'string' || !s.stateRoot.startsWith('/')) bad('stateRoot', 'must be an absolute path');
   if (typeof s.namePrefix !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$/.test(s.namePrefix)) bad('namePrefix', 'must be a short DNS-1123 label');

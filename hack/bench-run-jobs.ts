@@ -160,9 +160,9 @@ export const TARGETS = Object.freeze({
 const CREATE_CONCURRENCY = 32;
 const SPAWN_CONCURRENCY = 16;
 /** Free ports, everything on loopback (the agent endpoint is then plaintext, as with `dev`). */
-const LOOPBACK_PORTS = Object.freeze({ bindAddress: '127.0.0.1', httpPort: 0, httpsPort: 0, grpcPort: 0 });
-const JOBS_PATH = '/apis/openscheduler.io/v1/namespaces/default/jobs';
-const NODES_PATH = '/apis/openscheduler.io/v1/nodes';
+export const LOOPBACK_PORTS = Object.freeze({ bindAddress: '127.0.0.1', httpPort: 0, httpsPort: 0, grpcPort: 0 });
+export const JOBS_PATH = '/apis/openscheduler.io/v1/namespaces/default/jobs';
+export const NODES_PATH = '/apis/openscheduler.io/v1/nodes';
 
 // ---- small helpers ---------------------------------------------------------------------------
 
@@ -173,10 +173,10 @@ function positiveInteger(field: string, value: unknown): number {
   return value;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resolves/rejects with `work`, or rejects when `signal` aborts first (the work is left to its owner's clean-up). */
-function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+export function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason as Error);
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason as Error);
@@ -198,7 +198,7 @@ function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
  * Polls `probe` until it returns a value; throws naming `what` after `timeoutMs`, or at once
  * with what `hopeless` returns (e.g. the process that should answer has exited).
  */
-async function waitFor<T>(
+export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs: number,
@@ -223,7 +223,7 @@ async function waitFor<T>(
 }
 
 /** LIFO clean-ups, each run once even when an earlier one fails. */
-class Cleanups {
+export class Cleanups {
   private readonly stack: { what: string; fn: () => Promise<void> }[] = [];
 
   constructor(private readonly progress: (line: string) => void) {}
@@ -247,7 +247,7 @@ const CLOCK_TICKS = ((): number => {
   return Number.isInteger(n) && n > 0 ? n : 100;
 })();
 
-interface ProcCpu {
+export interface ProcCpu {
   readonly own: number;
   readonly children: number;
 }
@@ -264,7 +264,7 @@ async function procCpu(pid: number | undefined): Promise<ProcCpu> {
 }
 
 /** CPU of a set of processes between start() and stop(). */
-class CpuMeter {
+export class CpuMeter {
   private before = new Map<string, ProcCpu>();
   private benchBefore = process.cpuUsage();
 
@@ -293,7 +293,7 @@ class CpuMeter {
 const fromDist = !import.meta.url.endsWith('.ts');
 const CHILD_SCRIPT = fileURLToPath(new URL(`./bench-run-jobs-child${fromDist ? '.js' : '.ts'}`, import.meta.url));
 
-interface ServerEndpoints {
+export interface ServerEndpoints {
   readonly httpUrl: string;
   readonly token: string;
   readonly grpcAddress: string;
@@ -301,7 +301,7 @@ interface ServerEndpoints {
 }
 
 /** One forked child of bench-run-jobs-child.ts; stop() asks it to shut down, then kills it. */
-class BenchChild {
+export class BenchChild {
   private constructor(
     private readonly child: ChildProcess,
     readonly ready: Extract<ChildMessage, { type: 'ready' }>,
@@ -318,7 +318,9 @@ class BenchChild {
   }
 
   static async start(role: 'server' | 'agents', settings: unknown, cpuProfileDir?: string): Promise<BenchChild> {
-    const execArgv = [...process.execArgv, ...(cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [])];
+    // The server child can then answer {cmd:'heap'} after a full GC (heap()).
+    const gcFlag = role === 'server' ? ['--expose-gc'] : [];
+    const execArgv = [...process.execArgv, ...gcFlag, ...(cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [])];
     const child = fork(CHILD_SCRIPT, [role, JSON.stringify(settings)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const killOnExit = (): void => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -329,7 +331,7 @@ class BenchChild {
       const ready = await new Promise<Extract<ChildMessage, { type: 'ready' }>>((resolve, reject) => {
         child.on('message', (m: ChildMessage) => {
           if (m.type === 'ready') resolve(m);
-          else reject(new Error(`bench ${role} child failed: ${m.error}`));
+          else if (m.type === 'failed') reject(new Error(`bench ${role} child failed: ${m.error}`));
         });
         child.once('exit', (code, signal) => reject(new Error(`bench ${role} child exited early (code ${code}, signal ${signal})`)));
         child.once('error', reject);
@@ -339,6 +341,25 @@ class BenchChild {
       await new BenchChild(child, { type: 'ready' }).stop();
       throw err;
     }
+  }
+
+  /** The server child's heap after a full GC (and its RSS), in bytes; rejects when the child exits first. */
+  heap(): Promise<{ heapUsed: number; rss: number }> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: ChildMessage): void => {
+        if (m.type !== 'heap') return;
+        this.child.off('message', onMessage);
+        this.child.off('exit', onExit);
+        resolve({ heapUsed: m.heapUsed, rss: m.rss });
+      };
+      const onExit = (): void => {
+        this.child.off('message', onMessage);
+        reject(this.exitedError() ?? new Error('the bench child exited'));
+      };
+      this.child.on('message', onMessage);
+      this.child.once('exit', onExit);
+      this.child.send({ cmd: 'heap' });
+    });
   }
 
   async stop(graceMs = 20_000): Promise<void> {
@@ -359,7 +380,7 @@ class BenchChild {
 
 // ---- REST ------------------------------------------------------------------------------------
 
-class RestClient {
+export class RestClient {
   constructor(
     private readonly endpoints: ServerEndpoints,
     private readonly agent: http.Agent,
@@ -404,7 +425,7 @@ class RestClient {
   }
 }
 
-interface WatchedJob {
+export interface WatchedJob {
   readonly type: string;
   readonly name: string;
   readonly phase: string;
@@ -414,7 +435,7 @@ interface WatchedJob {
 }
 
 /** A watch on the jobs of the default namespace from a revision (NDJSON over one HTTP response). */
-class JobWatch {
+export class JobWatch {
   private failure: Error | undefined;
   private closed = false;
 
@@ -492,7 +513,7 @@ class JobWatch {
 
 // ---- the sections ------------------------------------------------------------------------------
 
-interface StoreContext {
+export interface StoreContext {
   readonly kind: StoreKind;
   /** Fresh server flags for a section (its own data dir; its own etcd prefix). */
   serverFlags(section: string): Record<string, unknown>;
@@ -511,14 +532,14 @@ function hollowJob(name: string): string {
 
 const jobName = (prefix: string, i: number): string => `${prefix}-${String(i).padStart(6, '0')}`;
 
-interface Cluster {
+export interface Cluster {
   readonly server: BenchChild;
   readonly endpoints: ServerEndpoints;
   readonly rest: RestClient;
   readonly agents?: BenchChild;
 }
 
-async function startCluster(
+export async function startCluster(
   ctx: StoreContext,
   section: string,
   agents: { count: number; durationMs: number } | undefined,
@@ -561,7 +582,7 @@ async function startCluster(
  * in a second: node heartbeats) after a run, at most `maxMs`; returns the revision then and how
  * long the trailing writes (queued events) took.
  */
-async function settledRevision(
+export async function settledRevision(
   rest: RestClient,
   backgroundPerSec: number,
   signal: AbortSignal,
@@ -596,7 +617,7 @@ export interface StagesFigures {
 const ACTIVE_PHASES: ReadonlySet<string> = new Set(['Scheduled', 'Running']);
 
 /** Tracks the jobs of a run from the watch: writes per job, first time in each phase, terminal count. */
-class RunTracker {
+export class RunTracker {
   readonly postAt = new Map<string, number>();
   readonly writes = new Map<string, number>();
   readonly scheduledAt = new Map<string, number>();
@@ -941,7 +962,7 @@ function checkOptions(o: RunJobsBenchOptions): void {
   for (const field of ['throughputJobs', 'agents', 'latencyJobs', 'latencyRatePerSec', 'latencyTaskMs', 'realJobs', 'rawSpawns', 'rawStorePuts'] as const) {
     if (o[field] !== undefined) positiveInteger(field, o[field]);
   }
-  if ((o.agents ?? 100) > 999) throw new RangeError('run-jobs bench: agents: must be at most 999');
+  if ((o.agents ?? 100) > 5000) throw new RangeError('run-jobs bench: agents: must be at most 5000');
 }
 
 export async function benchRunJobs(options: RunJobsBenchOptions): Promise<RunJobsFigures> {

@@ -17,13 +17,24 @@
 // Usage: npm run bench [-- --jobs N] [-- --only sqlite|etcd]
 //          [-- --skip-run | --only-run [throughput,latency,real]] [-- --run-jobs N] [-- --agents N]
 //          [-- --json PATH] [-- --cpu-prof DIR]
-//   --skip-run          only the control-plane sections above
+//   --skip-run          no run-jobs sections (the control-plane ones above, drivers and scale still run)
 //   --only-run [LIST]   only the run-jobs sections (all, or the comma-separated ones)
 //   --run-jobs N        jobs of the throughput section (default 10,000); --agents N hollow agents (100)
 //   --cpu-prof DIR      V8 CPU profiles of the run-jobs server and agents children, per section
 //   --skip-drivers      no container-driver section; --only-drivers: only that section
 //   --driver-tasks N    tasks per container-driver measurement (default 40); --driver-concurrency N (2)
 //   --no-audit          the API server without its audit log (the default writes it, as a server does)
+//
+// Then the scale sections (hack/bench-scale.ts, issue 7): scheduling, agents, watchers, heartbeats
+// (all by default), and soak (only with --soak or when listed):
+//   --only-scale [LIST] only the scale sections (default ones, or the comma-separated ones);
+//   --skip-scale        none of them; --soak adds the soak to the default ones
+//   --scale-stores LIST stores of the scheduling and agents sections (default sqlite)
+//   sizes: --sched-nodes N (5,000) --sched-jobs N (10,000) --scale-agents N (1,000)
+//          --scale-agent-jobs N (10,000) --watchers N (1,000) --watch-jobs N (10,000)
+//          --watch-rate N (50 updates/s) --watch-seconds N (20) --hb-agents N (5,000)
+//          --hb-seconds N (60) --soak-jobs N (100,000) --soak-agents N (100) --soak-window N (10,000)
+//          --soak-event-ttl SECONDS (60: the soak server's --event-ttl); --cpu-prof DIR profiles the soak too
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -38,6 +49,7 @@ import { benchRawStore, type RawStoreFigures } from './bench-store.js';
 import { benchRequest, type BenchReply } from './bench-http.js';
 import { inFlight } from './bench-stats.js';
 import { benchContainerDrivers, formatContainerDriversReport, type DriverBenchRow } from './bench-container-drivers.js';
+import { benchScale, DEFAULT_SCALE_SECTIONS, formatScaleReport, SCALE_SECTIONS, type ScaleFigures, type ScaleSection } from './bench-scale.js';
 
 const CONCURRENCY = 32;
 const PAGE = 500;
@@ -246,6 +258,27 @@ function onlyRunSections(): RunSection[] | undefined {
   return picked as RunSection[];
 }
 
+/** --only-scale [LIST]: undefined when absent, else the scale sections (the default ones when no list follows). */
+function onlyScaleSections(): ScaleSection[] | undefined {
+  const i = process.argv.indexOf('--only-scale');
+  if (i < 0) return undefined;
+  const value = process.argv[i + 1];
+  if (value === undefined || value.startsWith('--')) return [...DEFAULT_SCALE_SECTIONS, ...(process.argv.includes('--soak') ? ['soak' as const] : [])];
+  const picked = value.split(',').map((s) => s.trim());
+  const bad = picked.find((s) => !SCALE_SECTIONS.includes(s as ScaleSection));
+  if (bad !== undefined) usage('only-scale', `unknown section ${JSON.stringify(bad)}; use some of ${SCALE_SECTIONS.join(',')}`);
+  return picked as ScaleSection[];
+}
+
+/** --scale-stores LIST (default sqlite). */
+function scaleStores(): StoreKind[] {
+  const text = arg('scale-stores');
+  if (text === undefined) return ['sqlite'];
+  const picked = text.split(',').map((s) => s.trim());
+  if (picked.length === 0 || picked.some((s) => s !== 'sqlite' && s !== 'etcd')) usage('scale-stores', 'must list sqlite and/or etcd');
+  return picked as StoreKind[];
+}
+
 const jobs = countFlag('jobs', 10_000);
 /** --no-audit: the API server without its audit log (to measure what the log's fdatasync per batch costs). */
 const serverExtraFlags: Record<string, unknown> = process.argv.includes('--no-audit') ? { auditLogPath: 'off' } : {};
@@ -260,8 +293,12 @@ const cpuProfileDir = arg('cpu-prof');
 if (process.argv.includes('--cpu-prof') && (cpuProfileDir === undefined || cpuProfileDir.startsWith('--'))) usage('cpu-prof', 'needs a directory');
 
 const onlyDrivers = process.argv.includes('--only-drivers');
+const onlyScale = onlyScaleSections();
+if (onlyScale && (runSections || onlyDrivers)) usage('only-scale', 'cannot be combined with --only-run or --only-drivers');
+const skipScale = process.argv.includes('--skip-scale');
+if (onlyScale && skipScale) usage('skip-scale', 'cannot be combined with --only-scale');
 const rows: Row[] = [];
-if (!runSections && !onlyDrivers) {
+if (!runSections && !onlyDrivers && !onlyScale) {
   if (!only || only === 'sqlite') rows.push(await benchSqlite(jobs));
   if (!only || only === 'etcd') rows.push(await benchEtcd(jobs));
 }
@@ -270,7 +307,7 @@ if (rows.length > 0) report(rows, jobs);
 
 // Container drivers (hack/bench-container-drivers.ts): podman and incus against their raw runtimes.
 let drivers: DriverBenchRow[] | undefined;
-if (!process.argv.includes('--skip-drivers') && !runSections) {
+if (!process.argv.includes('--skip-drivers') && !runSections && !onlyScale) {
   drivers = await benchContainerDrivers({ tasks: countFlag('driver-tasks', 40), concurrency: countFlag('driver-concurrency', 2) });
   console.log(formatContainerDriversReport(drivers));
 }
@@ -279,9 +316,10 @@ if (onlyDrivers) {
   process.exit(0);
 }
 
-if (!skipRun) {
+let run: Awaited<ReturnType<typeof benchRunJobs>> | undefined;
+if (!skipRun && !onlyScale) {
   const stores: StoreKind[] = only ? [only] : ['sqlite', 'etcd'];
-  const run = await benchRunJobs({
+  run = await benchRunJobs({
     stores,
     sections: runSections ?? [...RUN_SECTIONS],
     throughputJobs: countFlag('run-jobs', 10_000),
@@ -289,7 +327,35 @@ if (!skipRun) {
     ...(cpuProfileDir ? { cpuProfileDir } : {}),
   });
   console.log(formatRunJobsReport(run));
-  const json = JSON.stringify({ controlPlane: rows, containerDrivers: drivers, runJobs: run }, null, 2);
+}
+
+// Scale sections (hack/bench-scale.ts): each figure next to the raw store limit of the same run.
+let scale: ScaleFigures | undefined;
+if (onlyScale || (!skipScale && !runSections)) {
+  scale = await benchScale({
+    sections: onlyScale ?? [...DEFAULT_SCALE_SECTIONS, ...(process.argv.includes('--soak') ? ['soak' as const] : [])],
+    stores: scaleStores(),
+    schedulingNodes: countFlag('sched-nodes', 5000),
+    schedulingJobs: countFlag('sched-jobs', 10_000),
+    agents: countFlag('scale-agents', 1000),
+    agentJobs: countFlag('scale-agent-jobs', 10_000),
+    watchers: countFlag('watchers', 1000),
+    watchJobs: countFlag('watch-jobs', 10_000),
+    watchUpdatesPerSec: countFlag('watch-rate', 50),
+    watchSeconds: countFlag('watch-seconds', 20),
+    heartbeatAgents: countFlag('hb-agents', 5000),
+    heartbeatSeconds: countFlag('hb-seconds', 60),
+    soakJobs: countFlag('soak-jobs', 100_000),
+    soakAgents: countFlag('soak-agents', 100),
+    soakWindow: countFlag('soak-window', 10_000),
+    soakEventTtlSeconds: countFlag('soak-event-ttl', 60),
+    ...(cpuProfileDir ? { cpuProfileDir } : {}),
+  });
+  console.log(formatScaleReport(scale));
+}
+
+if (run || scale) {
+  const json = JSON.stringify({ controlPlane: rows, containerDrivers: drivers, runJobs: run, scale }, null, 2);
   if (jsonPath) {
     await writeFile(jsonPath, json + '\n');
     console.log(`\nfigures written to ${jsonPath}`);

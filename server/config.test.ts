@@ -120,6 +120,19 @@ void describe('server configuration', () => {
     assert.equal(server.jwtSecret, 's'.repeat(40));
     assert.throws(() => resolveConfig({ mode: 'dev', cwd, jwtSecret: 'é'.repeat(15) }), /^ConfigError: JWT_SECRET must be at least 32 bytes \(got 30\)/);
   });
+
+  void it('keeps Events 1 h by default; --event-ttl, OPENSCHEDULER_EVENT_TTL and eventTtlSeconds set it, at least 1m', () => {
+    assert.equal(resolveConfig({ mode: 'server', cwd }).server.eventTtlSeconds, 3600);
+    assert.equal(resolveConfig({ mode: 'dev', cwd, flags: settingsFromFlags({ eventTtl: '90s' }), env: settingsFromEnv({ OPENSCHEDULER_EVENT_TTL: '2h' }) }).server.eventTtlSeconds, 90);
+    assert.equal(resolveConfig({ mode: 'dev', cwd, env: settingsFromEnv({ OPENSCHEDULER_EVENT_TTL: '2h' }) }).server.eventTtlSeconds, 7200);
+    assert.equal(resolveConfig({ mode: 'dev', cwd, file: parseConfigFile('eventTtlSeconds: 1h30m\n', 'c.yaml') }).server.eventTtlSeconds, 5400);
+    assert.equal(resolveConfig({ mode: 'dev', cwd, file: parseConfigFile('{"eventTtlSeconds": 600}', 'c.json') }).server.eventTtlSeconds, 600);
+
+    assert.throws(() => settingsFromFlags({ eventTtl: '30s' }), (err: unknown) => err instanceof ConfigError && /^--event-ttl: must be at least 1m \(got "30s"\)/.test(err.message));
+    assert.throws(() => settingsFromEnv({ OPENSCHEDULER_EVENT_TTL: 'soon' }), /^ConfigError: environment OPENSCHEDULER_EVENT_TTL: must be a duration such as 30s or 2m/);
+    assert.throws(() => parseConfigFile('eventTtlSeconds: 59\n', 'c.yaml'), /^ConfigError: config file c\.yaml: eventTtlSeconds: must be at least 1m \(got 59\)/);
+    assert.throws(() => parseConfigFile('eventTtlSeconds: [1h]\n', 'c.yaml'), /config file c\.yaml: eventTtlSeconds: must be a duration/);
+  });
 });
 
 void describe('agent endpoint TLS settings', () => {

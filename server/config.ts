@@ -27,6 +27,7 @@ import { AUDIT_DIR, AUDIT_FILE, DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES
 import { formatMemoryBytes, parseMemoryBytes } from '../api/quantity.js';
 import type { StoreSpec } from '../store/index.js';
 import { DEFAULT_STORE_TIMEOUT_MS } from '../store/store.js';
+import { DEFAULT_EVENT_TTL_SECONDS } from '../controllers/runtime/event-recorder.js';
 
 export type Mode = 'server' | 'dev';
 export const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] as const;
@@ -75,6 +76,8 @@ export interface ServerOptions {
   readonly nodeGracePeriodMs: number;
   /** Job logs older than this (since their last write) are deleted. */
   readonly logRetentionSeconds: number;
+  /** Events are deleted this long after their last update (the event recorders' lease TTL). */
+  readonly eventTtlSeconds: number;
   /** The audit log (file, rotation size, rotated files kept); absent: auditing is off. */
   readonly auditLog?: { readonly path: string; readonly maxBytes: number; readonly maxFiles: number };
 }
@@ -119,6 +122,7 @@ export interface Settings {
   nodeLeaseTtlSeconds: number;
   nodeGracePeriodMs: number;
   logRetentionSeconds: number;
+  eventTtlSeconds: number;
   auditLogPath: string;
   auditLogMaxSize: number;
   auditLogMaxFiles: number;
@@ -130,6 +134,9 @@ export interface Settings {
 interface ServerContext {
   readonly mode: Mode;
 }
+
+/** The shortest Event TTL: an Event must outlive the `describe` that follows a failure. */
+export const MIN_EVENT_TTL_SECONDS = 60;
 
 /** Default data directories: dev keeps its state next to the checkout; the server in /var/lib. */
 export const DEFAULT_DATA_DIR: Readonly<Record<Mode, string>> = { dev: '.openscheduler', server: '/var/lib/openscheduler' };
@@ -190,6 +197,7 @@ export const SETTINGS: readonly SettingSpec<ServerContext>[] = [
   { key: 'nodeLeaseTtlSeconds', flag: 'node-lease-ttl', env: 'OPENSCHEDULER_NODE_LEASE_TTL', type: durationType('s'), default: 30, description: 'an agent that has not heartbeated for this long stops its tasks (it heartbeats every third of it)' },
   { key: 'nodeGracePeriodMs', flag: 'node-grace-period', env: 'OPENSCHEDULER_NODE_GRACE_PERIOD', type: durationType('ms'), default: 40_000, description: 'after a lease expired, how long until the node is lost and its jobs re-queued (`NodeLost`)' },
   { key: 'logRetentionSeconds', flag: 'log-retention', env: 'OPENSCHEDULER_LOG_RETENTION', type: durationType('s'), default: 7 * 24 * 3600, description: 'job logs (`<data-dir>/logs`, 10 MiB per attempt) are deleted this long after their last write' },
+  { key: 'eventTtlSeconds', flag: 'event-ttl', env: 'OPENSCHEDULER_EVENT_TTL', type: durationType('s', MIN_EVENT_TTL_SECONDS * 1000), default: DEFAULT_EVENT_TTL_SECONDS, description: 'Events are deleted this long after their last update (as kube-apiserver `--event-ttl`; at least 1m)' },
   { key: 'auditLogPath', flag: 'audit-log-path', env: 'OPENSCHEDULER_AUDIT_LOG_PATH', type: AUDIT_LOG_PATH_TYPE, computeDefault: (_c, s) => resolve(s.dataDir as string, AUDIT_DIR, AUDIT_FILE), defaultText: '`<data-dir>/audit/audit.log`', description: 'audit log file (one JSON line per mutating request, login and 401/403), or `off`' },
   { key: 'auditLogMaxSize', flag: 'audit-log-max-size', env: 'OPENSCHEDULER_AUDIT_LOG_MAX_SIZE', type: BYTE_SIZE_TYPE, default: DEFAULT_AUDIT_MAX_BYTES, description: 'the audit log is rotated before it would pass this size (bytes, or e.g. 100Mi)' },
   { key: 'auditLogMaxFiles', flag: 'audit-log-max-files', env: 'OPENSCHEDULER_AUDIT_LOG_MAX_FILES', type: integerType(1, 1000), default: DEFAULT_AUDIT_MAX_FILES, description: 'rotated audit log files kept (audit.log.1 ... .N); the oldest is deleted' },
@@ -352,6 +360,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     nodeLeaseTtlSeconds: s.nodeLeaseTtlSeconds,
     nodeGracePeriodMs: s.nodeGracePeriodMs,
     logRetentionSeconds: s.logRetentionSeconds,
+    eventTtlSeconds: s.eventTtlSeconds,
     ...(s.auditLogPath === 'off' ? {} : { auditLog: { path: s.auditLogPath, maxBytes: s.auditLogMaxSize, maxFiles: s.auditLogMaxFiles } }),
   };
   return {

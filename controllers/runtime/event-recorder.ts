@@ -7,9 +7,9 @@
 // - An identical event (same object uid, type, reason, message) recorded again within
 //   `dedupeWindowMs` of the last occurrence increments `count` and `lastTimestamp` of the
 //   stored event (a write with an ifRevision precondition), like client-go's correlator.
-// - Every event is put with a store lease, so the store deletes it `ttlSeconds` (default 24 h)
-//   after its last update (up to `leaseReuseSeconds` later: one lease serves the events of a
-//   short window, as kube-apiserver does).
+// - Every event is put with a store lease, so the store deletes it `ttlSeconds` (default 1 h, as
+//   kube-apiserver's --event-ttl) after its last update (up to `leaseReuseSeconds` later: one
+//   lease serves the events of a short window, as kube-apiserver does).
 // - At most `maxEventsPerObject` (default 100) events per involved object (uid): the oldest are
 //   deleted when a new one is created.
 import { randomInt, randomUUID } from 'node:crypto';
@@ -25,7 +25,7 @@ import { ConflictError, LeaseNotFoundError, type LeaseId, type Store } from '../
 import { systemClock, type Clock } from './clock.js';
 import { errorMessage, silentLogger, type Logger } from './logger.js';
 
-export const DEFAULT_EVENT_TTL_SECONDS = 24 * 3600;
+export const DEFAULT_EVENT_TTL_SECONDS = 3600;
 export const DEFAULT_MAX_EVENTS_PER_OBJECT = 100;
 export const DEFAULT_EVENT_DEDUPE_WINDOW_MS = 10 * 60_000;
 export const DEFAULT_MAX_PENDING_EVENTS = 1000;
@@ -42,7 +42,7 @@ export interface EventSubject {
 export interface EventRecorderOptions {
   /** `source.component` of every event, e.g. `job-controller`. */
   readonly component: string;
-  /** Lifetime of an event after its last update. Default 24 h. */
+  /** Lifetime of an event after its last update. Default 1 h. */
   readonly ttlSeconds?: number;
   /** Default 100. */
   readonly maxEventsPerObject?: number;
