@@ -120,6 +120,119 @@ export const serviceUnavailable = (message: string): ApiError =>
 export const internalError = (): ApiError =>
   apiError(500, 'InternalError', 'an internal error occurred; see the server log');
 
+/** One HTTP code and Status reason the API answers with, and the cases that produce it. */
+export interface ApiErrorCase {
+  readonly code: number;
+  readonly reason: StatusReason;
+  readonly cases: readonly string[];
+}
+
+/**
+ * Every (code, reason) pair of the Status objects the HTTP API answers with. docs/api-reference.md
+ * is generated from this list (hack/gen-api-docs.ts), and hack/gen-api-docs.test.ts fails when a
+ * handler answers a pair that is missing here, or when a pair here is answered nowhere.
+ */
+export const API_ERRORS: readonly ApiErrorCase[] = [
+  {
+    code: 400,
+    reason: 'BadRequest',
+    cases: [
+      'a body that does not decode: JSON or YAML syntax, YAML aliases over the cap, nesting too deep, `__proto__` keys, not an object, an invalid JSON patch',
+      'a bad query parameter (the message starts with its name): labelSelector, fieldSelector, continue, dryRun, fieldManager, watch, the log and audit parameters',
+      'a namespace in the path that is not a DNS-1123 label; a name or namespace in the body that differs from the URL\'s',
+      'resourceVersion newer than the current revision of the store',
+      'login or user body missing a field or of the wrong type (details.causes[].field)',
+    ],
+  },
+  {
+    code: 401,
+    reason: 'Unauthorized',
+    cases: [
+      'no `Authorization: Bearer` header, or a token that is malformed, expired, signed with another secret, or voided by a password or role change',
+      'login with an unknown user or a wrong password (the same answer for both)',
+    ],
+  },
+  {
+    code: 403,
+    reason: 'Forbidden',
+    cases: [
+      'no rule of the authorization table allows this role the verb on the resource (the message names user, verb, resource and namespace)',
+      'a wrong `currentPassword` when changing one\'s own password (counts towards the login throttle)',
+    ],
+  },
+  {
+    code: 404,
+    reason: 'NotFound',
+    cases: [
+      'the object does not exist (details name it)',
+      'no route: an unknown path, resource, subresource, or a cluster-scoped path for a namespaced kind',
+      'a log attempt that does not exist (`?attempt=N`)',
+      'GET /api/v1/audit on a server started with `--audit-log-path off`',
+    ],
+  },
+  {
+    code: 405,
+    reason: 'MethodNotAllowed',
+    cases: ['a method the path does not serve (e.g. POST on the all-namespaces list, PUT on /api/v1/auth/login)'],
+  },
+  {
+    code: 409,
+    reason: 'AlreadyExists',
+    cases: ['create (POST) of a name that exists, also a user name'],
+  },
+  {
+    code: 409,
+    reason: 'Conflict',
+    cases: [
+      'stale `metadata.resourceVersion` on PUT, PATCH or DELETE precondition (re-read and retry)',
+      'server-side apply touching fields owned by another field manager (details.causes[] lists them; `?force=true` takes them over)',
+      'POST .../retry of a job that is not in the dead-letter queue',
+      'deleting or demoting the last admin',
+    ],
+  },
+  {
+    code: 410,
+    reason: 'Expired',
+    cases: [
+      'a `continue` token or watch `resourceVersion` older than the store\'s compaction (list again; also sent as a watch ERROR event)',
+      'an audit `continue` token whose file has been rotated away',
+    ],
+  },
+  {
+    code: 413,
+    reason: 'RequestEntityTooLarge',
+    cases: ['a body over 3 MiB (16 KiB on /api/v1/auth/login)'],
+  },
+  {
+    code: 415,
+    reason: 'UnsupportedMediaType',
+    cases: ['a body whose Content-Type the path does not take (JSON or YAML for writes; PATCH needs merge-patch, json-patch or apply-patch+yaml), or a charset other than utf-8'],
+  },
+  {
+    code: 422,
+    reason: 'Invalid',
+    cases: ['the object fails validation: details.causes[] has one entry per bad field (`field`, `reason`, `message`)'],
+  },
+  {
+    code: 429,
+    reason: 'TooManyRequests',
+    cases: [
+      'logins throttled: 5 failures for a name or 20 from an address within 15 minutes (the `Retry-After` header says when to try again)',
+      'too many failed current-password checks when changing a password',
+    ],
+  },
+  {
+    code: 500,
+    reason: 'InternalError',
+    cases: ['a bug: the server logs the cause; the answer reveals nothing'],
+  },
+  {
+    code: 503,
+    reason: 'ServiceUnavailable',
+    cases: ['the store does not answer within `--store-timeout` (etcd down, no quorum, network partition); retry later'],
+  },
+];
+
 /** Which operation failed, so that a store error can be phrased for the client. */
 export interface ErrorContext {
   readonly resource?: ResourceRef;
