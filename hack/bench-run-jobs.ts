@@ -141,9 +141,15 @@ export interface RealFigures {
   readonly cpu: CpuFigures;
 }
 
+/** loadAvg: the 1-minute load average when the run started and ended (other work skews every figure). */
+export interface MachineFigures {
+  readonly cpus: number;
+  readonly node: string;
+  readonly loadAvg: readonly [number, number];
+}
+
 export interface RunJobsFigures {
-  /** loadAvg: the 1-minute load average when the run started and ended (other work skews every figure). */
-  readonly machine: { readonly cpus: number; readonly node: string; readonly loadAvg: readonly [number, number] };
+  readonly machine: MachineFigures;
   readonly rawPutsPerSec: Partial<Record<StoreKind, number>>;
   readonly throughput: ThroughputFigures[];
   readonly latency: LatencyFigures[];

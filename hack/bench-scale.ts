@@ -51,6 +51,7 @@ import {
   sleep,
   startCluster,
   waitFor,
+  type MachineFigures,
   type ServerEndpoints,
   type StoreKind,
   type ThroughputFigures,
@@ -213,7 +214,7 @@ export interface SoakFigures {
 }
 
 export interface ScaleFigures {
-  readonly machine: { readonly cpus: number; readonly node: string; readonly loadAvg: readonly [number, number] };
+  readonly machine: MachineFigures;
   readonly rawPutsPerSec: Partial<Record<StoreKind, number>>;
   readonly scheduling: SchedulingScaleFigures[];
   readonly agents: ThroughputFigures[];

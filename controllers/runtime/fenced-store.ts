@@ -10,21 +10,8 @@
 // - The first rejection of a term (FencedError or NotLeaderError) is logged at warn, once per
 //   term; the error is thrown to the caller, which handles it as any failed write (a controller
 //   retries the key with backoff; its run ends with the term anyway).
-import {
-  FencedError,
-  type DeleteOptions,
-  type DeleteResult,
-  type KeyValue,
-  type LeaseId,
-  type ListOptions,
-  type ListResult,
-  type PutOptions,
-  type PutResult,
-  type Store,
-  type WatchEvent,
-  type WatchOptions,
-  type WriteGuard,
-} from '../../store/store.js';
+import { ForwardingStore } from '../../store/forwarding-store.js';
+import { FencedError, type DeleteOptions, type DeleteResult, type PutOptions, type PutResult, type Store, type WriteGuard } from '../../store/store.js';
 import { silentLogger, type Logger } from './logger.js';
 
 /** The current term's fence; undefined when this process does not lead (LeaderElector.fence). */
@@ -44,7 +31,7 @@ export interface FencedStoreOptions {
   readonly logger?: Logger;
 }
 
-export class FencedStore implements Store {
+export class FencedStore extends ForwardingStore {
   private readonly electionKey: string;
   private readonly logger: Logger;
   /** createRevision of the last term seen (the term a NotLeaderError belongs to); 0 before any. */
@@ -53,60 +40,21 @@ export class FencedStore implements Store {
   private loggedTerm: number | undefined;
 
   constructor(
-    private readonly inner: Store,
+    inner: Store,
     private readonly fence: FenceSource,
     options: FencedStoreOptions,
   ) {
+    super(inner);
     this.electionKey = options.electionKey;
     this.logger = options.logger ?? silentLogger;
   }
 
-  put(key: string, value: string, options: PutOptions = {}): Promise<PutResult> {
+  override put(key: string, value: string, options: PutOptions = {}): Promise<PutResult> {
     return this.fenced(key, (guard) => this.inner.put(key, value, { ...options, guard }));
   }
 
-  delete(key: string, options: DeleteOptions = {}): Promise<DeleteResult | undefined> {
+  override delete(key: string, options: DeleteOptions = {}): Promise<DeleteResult | undefined> {
     return this.fenced(key, (guard) => this.inner.delete(key, { ...options, guard }));
-  }
-
-  get(key: string): Promise<KeyValue | undefined> {
-    return this.inner.get(key);
-  }
-
-  list(prefix: string, options?: ListOptions): Promise<ListResult> {
-    return this.inner.list(prefix, options);
-  }
-
-  watch(prefix: string, options?: WatchOptions): AsyncIterable<WatchEvent[]> {
-    return this.inner.watch(prefix, options);
-  }
-
-  grantLease(ttlSeconds: number): Promise<LeaseId> {
-    return this.inner.grantLease(ttlSeconds);
-  }
-
-  keepAlive(lease: LeaseId): Promise<void> {
-    return this.inner.keepAlive(lease);
-  }
-
-  revokeLease(lease: LeaseId): Promise<void> {
-    return this.inner.revokeLease(lease);
-  }
-
-  currentRevision(): Promise<number> {
-    return this.inner.currentRevision();
-  }
-
-  compact(revision: number): Promise<void> {
-    return this.inner.compact(revision);
-  }
-
-  compactedRevision(): Promise<number> {
-    return this.inner.compactedRevision();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 
   private async fenced<T>(key: string, write: (guard: WriteGuard) => Promise<T>): Promise<T> {

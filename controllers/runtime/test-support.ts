@@ -5,19 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SqliteStore } from '../../store/sqlite-store.js';
-import type {
-  DeleteOptions,
-  DeleteResult,
-  KeyValue,
-  LeaseId,
-  ListOptions,
-  ListResult,
-  PutOptions,
-  PutResult,
-  Store,
-  WatchEvent,
-  WatchOptions,
-} from '../../store/store.js';
+import { ForwardingStore } from '../../store/forwarding-store.js';
+import type { Store, WatchEvent, WatchOptions } from '../../store/store.js';
 
 export interface TempStore {
   readonly store: SqliteStore;
@@ -51,7 +40,7 @@ export async function waitFor(what: string, condition: () => boolean | Promise<b
  * Delegates to `inner`, except that watch() calls wait while the gate is closed and the next
  * `failWatches` calls throw `failWith` instead of watching.
  */
-export class ControlledStore implements Store {
+export class ControlledStore extends ForwardingStore {
   watchCalls = 0;
   /** Watches started and not yet ended. */
   activeWatches = 0;
@@ -60,7 +49,9 @@ export class ControlledStore implements Store {
   private gate: Promise<void> = Promise.resolve();
   private openGate: () => void = () => undefined;
 
-  constructor(private readonly inner: Store) {}
+  constructor(inner: Store) {
+    super(inner);
+  }
 
   /** Holds every watch started from now on until open(). */
   holdWatches(): void {
@@ -71,7 +62,7 @@ export class ControlledStore implements Store {
     this.openGate();
   }
 
-  watch(prefix: string, options?: WatchOptions): AsyncIterable<WatchEvent[]> {
+  override watch(prefix: string, options?: WatchOptions): AsyncIterable<WatchEvent[]> {
     this.watchCalls++;
     const fail = this.failWatches > 0;
     if (fail) this.failWatches--;
@@ -96,39 +87,5 @@ export class ControlledStore implements Store {
       if (fail) throw error;
       yield* inner.watch(prefix, options);
     }
-  }
-
-  get(key: string): Promise<KeyValue | undefined> {
-    return this.inner.get(key);
-  }
-  list(prefix: string, options?: ListOptions): Promise<ListResult> {
-    return this.inner.list(prefix, options);
-  }
-  put(key: string, value: string, options?: PutOptions): Promise<PutResult> {
-    return this.inner.put(key, value, options);
-  }
-  delete(key: string, options?: DeleteOptions): Promise<DeleteResult | undefined> {
-    return this.inner.delete(key, options);
-  }
-  grantLease(ttlSeconds: number): Promise<LeaseId> {
-    return this.inner.grantLease(ttlSeconds);
-  }
-  keepAlive(lease: LeaseId): Promise<void> {
-    return this.inner.keepAlive(lease);
-  }
-  revokeLease(lease: LeaseId): Promise<void> {
-    return this.inner.revokeLease(lease);
-  }
-  currentRevision(): Promise<number> {
-    return this.inner.currentRevision();
-  }
-  compact(revision: number): Promise<void> {
-    return this.inner.compact(revision);
-  }
-  compactedRevision(): Promise<number> {
-    return this.inner.compactedRevision();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }

@@ -2,6 +2,7 @@
 // conditions, and the jobs placed on it (the jobs table fixed to node=NAME). Live like the nodes
 // page: read once, then the node's watch and the watch of the jobs bound to it re-read it,
 // throttled; a DELETED node keeps its last state under a banner.
+import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import type { WatchEvent } from '../api.js';
 import { Age } from '../components/age.js';
@@ -12,7 +13,7 @@ import { CpuUsage, Heartbeat, MemoryUsage, ReadyBadge, readyCondition, Tags } fr
 import { formatBytes, formatCount, formatCpu, formatTime } from '../format.js';
 import { useApi, useLoad, useThrottled, useWatch } from '../hooks.js';
 import { href } from '../router.js';
-import type { DashboardNode, DashboardNodeList, Job, Node } from '../types.js';
+import type { DashboardNode, DashboardNodeList, DashboardResources, Job, Node } from '../types.js';
 import { JOBS_PATH, NODES_PATH, REREAD_THROTTLE_MS } from './nodes.js';
 import { ErrorNote, LoadingOrError } from '../components/load-state.js';
 
@@ -134,36 +135,8 @@ function NodeDetail({ name }: { name: string }) {
               </tr>
             </thead>
             <tbody>
-              <tr data-resource="cpu">
-                <td>CPU (cores)</td>
-                <td class="num" data-testid="node-capacity-cpu">
-                  {formatCpu(item.capacity.cpuMillis)}
-                </td>
-                <td class="num" data-testid="node-allocatable-cpu">
-                  {formatCpu(item.allocatable.cpuMillis)}
-                </td>
-                <td class="num" data-testid="node-allocated-cpu">
-                  {formatCpu(item.allocated.cpuMillis)}
-                </td>
-                <td>
-                  <CpuUsage usedMillis={item.allocated.cpuMillis} totalMillis={item.allocatable.cpuMillis} />
-                </td>
-              </tr>
-              <tr data-resource="memory">
-                <td>Memory</td>
-                <td class="num" data-testid="node-capacity-memory">
-                  {formatBytes(item.capacity.memoryBytes)}
-                </td>
-                <td class="num" data-testid="node-allocatable-memory">
-                  {formatBytes(item.allocatable.memoryBytes)}
-                </td>
-                <td class="num" data-testid="node-allocated-memory">
-                  {formatBytes(item.allocated.memoryBytes)}
-                </td>
-                <td>
-                  <MemoryUsage usedBytes={item.allocated.memoryBytes} totalBytes={item.allocatable.memoryBytes} />
-                </td>
-              </tr>
+              <ResourceRow resource="cpu" label="CPU (cores)" item={item} pick={(r) => r.cpuMillis} format={formatCpu} usage={(used, total) => <CpuUsage usedMillis={used} totalMillis={total} />} />
+              <ResourceRow resource="memory" label="Memory" item={item} pick={(r) => r.memoryBytes} format={formatBytes} usage={(used, total) => <MemoryUsage usedBytes={used} totalBytes={total} />} />
             </tbody>
           </table>
           <p class="muted note" data-testid="node-allocated-jobs">
@@ -192,5 +165,38 @@ function NodeTitle({ name }: { name: string }) {
       <span class="muted"> / </span>
       {name}
     </h2>
+  );
+}
+
+/** One resource's capacity, allocatable and allocated amounts, and the allocated share as a bar. */
+function ResourceRow({
+  resource,
+  label,
+  item,
+  pick,
+  format,
+  usage,
+}: {
+  resource: 'cpu' | 'memory';
+  label: string;
+  item: DashboardNode;
+  pick: (amounts: DashboardResources) => number;
+  format: (amount: number) => string;
+  usage: (used: number, total: number) => JSX.Element;
+}) {
+  return (
+    <tr data-resource={resource}>
+      <td>{label}</td>
+      <td class="num" data-testid={`node-capacity-${resource}`}>
+        {format(pick(item.capacity))}
+      </td>
+      <td class="num" data-testid={`node-allocatable-${resource}`}>
+        {format(pick(item.allocatable))}
+      </td>
+      <td class="num" data-testid={`node-allocated-${resource}`}>
+        {format(pick(item.allocated))}
+      </td>
+      <td>{usage(pick(item.allocated), pick(item.allocatable))}</td>
+    </tr>
   );
 }
