@@ -13,6 +13,7 @@ import {
   failAttempt,
   retriesLeft,
   retriesUsed,
+  MAX_NODE_LOST_REQUEUES,
   retryDelaySeconds,
   validateAttemptReport,
   type AppliedTransition,
@@ -214,12 +215,35 @@ void describe('applyAttemptReport', () => {
     });
   });
 
-  void it('lost (by the agent) ends the attempt with TaskLost and uses a retry; an agent cannot claim NodeLost', () => {
+  void it('lost (by the agent) ends the attempt with TaskLost and uses a retry', () => {
     const lost = applied(applyAttemptReport(boundJob('Running'), report({ state: 'lost' }), NOW));
     assert.equal(attemptOf(lost, 1)?.reason, 'TaskLost');
     assert.equal(lost.job.status?.reason, 'BackoffWaiting');
-    const claimed = applied(applyAttemptReport(boundJob('Running'), report({ state: 'exited', exitCode: 1, reason: 'NodeLost' }), NOW));
-    assert.equal(attemptOf(claimed, 1)?.reason, 'Error');
+  });
+
+  void it('NodeLost from the agent (it fenced itself) is a node-lost re-queue: no retry used, no backoff, bounded', () => {
+    const spec = { retryPolicy: { maxRetries: 0 } };
+    const message = 'the agent lost contact with the control plane for 3s (lease TTL 3s) and stopped the task';
+    const input = boundJob('Running', 1, {}, spec);
+    const result = applied(applyAttemptReport(input, report({ state: 'exited', exitCode: 0, reason: 'NodeLost', message, finishedAt: at(-1) }), NOW));
+    assert.equal(result.job.status?.phase, 'Pending', 'maxRetries 0, yet re-queued');
+    assert.equal(result.job.status?.reason, 'NodeLost');
+    assert.equal(result.job.status?.nodeLostRequeues, 1);
+    assert.equal(result.job.status?.nodeName, undefined);
+    assert.equal(result.job.status?.nextRetryAt, undefined, 'no backoff');
+    assert.ok(!(result.job.status?.conditions ?? []).some((c) => c.type === 'Scheduled'));
+    assert.deepEqual(attemptOf(result, 1), { attempt: 1, nodeName: 'n1', startTime: at(-60), endTime: at(-1), reason: 'NodeLost', message, exitCode: 0, lastReportSequence: 5 });
+    assert.equal(result.finishedAttempt?.reason, 'NodeLost');
+    assert.deepEqual(result.events.map((e) => e.reason), ['NodeLost']);
+    assert.equal(retriesUsed(result.job), 0);
+    // Also when the task was lost on the way (LOST with reason NodeLost), and bounded like the controller's verdict.
+    const worn = boundJob('Running', 1, { nodeLostRequeues: MAX_NODE_LOST_REQUEUES }, spec);
+    const failed = applied(applyAttemptReport(worn, report({ state: 'lost', reason: 'NodeLost' }), NOW));
+    assert.equal(failed.job.status?.phase, 'Failed');
+    assert.match(failed.job.status?.message ?? '', new RegExp(`lost its node ${MAX_NODE_LOST_REQUEUES + 1} times`));
+    // A start failure cannot claim it.
+    const claimed = applied(applyAttemptReport(boundJob('Scheduled'), report({ state: 'failedToStart', reason: 'NodeLost' }), NOW));
+    assert.equal(attemptOf(claimed, 1)?.reason, 'FailedToStart');
   });
 
   void it('agent reasons such as OOMKilled are kept; exit 0 with a failure reason is a failure', () => {

@@ -21,6 +21,10 @@
 //   started already -> `noop` (nothing visible changes, so nothing is written).
 // - exited with exitCode 0 and no reason other than Completed -> Succeeded, completionTime,
 //   exitCode 0, attempt closed with reason Completed, event Normal/Completed.
+// - exited or lost with reason NodeLost (the agent stopped its tasks because it lost contact
+//   with the control plane for its lease TTL: self-fencing) -> the same as the node lifecycle
+//   controller's verdict (requeueAfterNodeLoss): not a retry, but a node-lost re-queue, bounded
+//   by MAX_NODE_LOST_REQUEUES, so a misbehaving agent cannot re-queue a job forever.
 // - Any other end (non-zero exit, signal, failedToStart, lost, an agent reason such as
 //   DeadlineExceeded or OOMKilled) goes through failAttempt (see there), also used by the
 //   lifecycle controller's per-attempt backstop.
@@ -30,7 +34,8 @@
 //   in whole seconds, as every status timestamp.
 //
 // Retry budget (documented rule): attempts that ended with reason NodeLost do not use a retry.
-// The node lifecycle controller counts them in status.nodeLostRequeues, which a retry from the
+// requeueAfterNodeLoss (the node lifecycle controller's verdict, or the agent's own report that
+// it fenced itself) counts them in status.nodeLostRequeues, which a retry from the
 // dead-letter queue resets to 0 together with seriesStartAttempt = attempts, and every NodeLost
 // re-queue ends exactly one attempt (the scheduler creates an attempt on each bind). So, exactly
 // and without looking at the bounded recentAttempts:
@@ -141,8 +146,10 @@ export const SIGNALED_REASON = 'Signaled';
 export const FAILED_TO_START_REASON = 'FailedToStart';
 export const TASK_LOST_REASON = 'TaskLost';
 export const OOM_KILLED_REASON = 'OOMKilled';
-/** Attempts that ended with this reason (set by the node lifecycle controller) do not use a retry. */
+/** Attempts that ended with this reason (a lost node, see requeueAfterNodeLoss) do not use a retry. */
 export const NODE_LOST_ATTEMPT_REASON = 'NodeLost';
+/** A job is re-queued at most this many times for lost nodes; the next loss fails it. */
+export const MAX_NODE_LOST_REQUEUES = 5;
 
 /** Extra time the per-attempt backstop waits past timeoutSeconds + killTimeoutSeconds for the agent's report. */
 export const ATTEMPT_BACKSTOP_GRACE_SECONDS = 60;
@@ -288,14 +295,75 @@ export function applyAttemptReport(job: Job, report: AttemptReport, now: Date): 
       if (phase === 'Running' && entry?.startTime !== undefined) return { kind: 'noop' };
       return startAttempt(job, report, nowMs);
     case 'exited':
+    case 'lost':
+      if (report.reason === NODE_LOST_ATTEMPT_REASON) return nodeLostByAgent(job, report, nowMs);
+      if (report.state === 'lost') return failAttempt(job, attemptEndOf(report), now);
       if (report.exitCode === 0 && report.signal === undefined && (report.reason === undefined || report.reason === COMPLETED_REASON)) {
         return succeed(job, report, nowMs);
       }
       return failAttempt(job, attemptEndOf(report), now);
     case 'failedToStart':
-    case 'lost':
       return failAttempt(job, attemptEndOf(report), now);
   }
+}
+
+/** The agent stopped the attempt because it lost the control plane (self-fencing): a node loss. */
+function nodeLostByAgent(job: Job, report: AttemptReport, nowMs: number): AppliedTransition {
+  const signalNumber = report.signal === undefined ? undefined : (osConstants.signals as Record<string, number | undefined>)[report.signal];
+  const exitCode = report.exitCode ?? (signalNumber === undefined ? undefined : 128 + signalNumber);
+  const next = requeueAfterNodeLoss(job, report.nodeName, reportedTime(report.finishedAt, nowMs), {
+    message: (report.message ?? `the agent on node ${report.nodeName} lost contact with the control plane and stopped the task`).slice(0, MAX_MESSAGE_LENGTH),
+    ...(exitCode !== undefined ? { exitCode } : {}),
+    lastReportSequence: report.sequence,
+  });
+  const closed = next.status!.recentAttempts!.find((a) => a.attempt === report.attempt)!;
+  return {
+    kind: 'apply',
+    job: next,
+    events: [{ type: 'Warning', reason: NODE_LOST_ATTEMPT_REASON, message: next.status!.message! }],
+    finishedAttempt: attemptRecord(next, closed, report.signal),
+  };
+}
+
+/** What closes the lost attempt besides reason NodeLost and its end time. */
+export interface LostAttemptDetails {
+  message?: string;
+  exitCode?: number;
+  lastReportSequence?: number;
+}
+
+/**
+ * The job (never mutated) after losing node `nodeName` at `now` (RFC 3339): an open current
+ * attempt is closed with reason NodeLost (message `node NAME was lost` unless `details` gives
+ * one), nodeName and the Scheduled condition are removed, and the job becomes Pending/NodeLost
+ * with nodeLostRequeues + 1 (no backoff, no retry used), or Failed/NodeLost once
+ * MAX_NODE_LOST_REQUEUES re-queues were used.
+ */
+export function requeueAfterNodeLoss(job: Job, nodeName: string, now: string, details: LostAttemptDetails = {}): Job {
+  const updated = structuredClone(job) as Job;
+  const status: JobStatus = { ...updated.status };
+  const used = status.nodeLostRequeues ?? 0;
+  delete status.nodeName;
+  status.conditions = (status.conditions ?? []).filter((c) => c.type !== SCHEDULED_CONDITION);
+  const last = status.recentAttempts?.at(-1);
+  if (last !== undefined && last.endTime === undefined) {
+    const closed: JobAttempt = { ...last, endTime: now, reason: NODE_LOST_ATTEMPT_REASON, message: details.message ?? `node ${nodeName} was lost` };
+    if (details.exitCode !== undefined) closed.exitCode = details.exitCode;
+    if (details.lastReportSequence !== undefined) closed.lastReportSequence = details.lastReportSequence;
+    status.recentAttempts = [...(status.recentAttempts ?? []).slice(0, -1), closed];
+  }
+  status.reason = NODE_LOST_ATTEMPT_REASON;
+  if (used >= MAX_NODE_LOST_REQUEUES) {
+    status.phase = 'Failed';
+    status.message = `lost its node ${used + 1} times (last: ${nodeName}); not re-queued again`;
+    status.completionTime = now;
+  } else {
+    status.phase = 'Pending';
+    status.nodeLostRequeues = used + 1;
+    status.message = `node ${nodeName} was lost; re-queued (node-lost re-queue ${used + 1} of ${MAX_NODE_LOST_REQUEUES})`;
+  }
+  updated.status = status;
+  return updated;
 }
 
 /** Translates a report that ends an attempt badly into an AttemptEnd. */
@@ -303,7 +371,8 @@ function attemptEndOf(report: AttemptReport): AttemptEnd {
   const signalNumber = report.signal === undefined ? undefined : (osConstants.signals as Record<string, number | undefined>)[report.signal];
   const exitCode = report.exitCode ?? (signalNumber === undefined ? undefined : 128 + signalNumber);
   let reason = report.reason;
-  // An agent cannot claim NodeLost (it would not use a retry) nor Completed for a bad end.
+  // NodeLost never gets here (nodeLostByAgent); an agent cannot claim NodeLost for a start
+  // failure nor Completed for a bad end.
   if (reason === NODE_LOST_ATTEMPT_REASON || reason === COMPLETED_REASON) reason = undefined;
   if (reason === undefined) {
     if (report.state === 'failedToStart') reason = FAILED_TO_START_REASON;

@@ -9,14 +9,13 @@ import { openTempStore, waitFor, type TempStore } from '../runtime/test-support.
 import { JOBS_PREFIX, NODES_PREFIX, newSchedulerInformers } from '../scheduler/scheduler.js';
 import {
   decodeNodeLease,
-  MAX_NODE_LOST_REQUEUES,
   NodeLifecycle,
   newNodeLeaseInformer,
   newNodeLifecycleController,
   NODE_LEASES_PREFIX,
   nodeLeaseKey,
-  requeuedJob,
 } from './node-lifecycle.js';
+import { MAX_NODE_LOST_REQUEUES, requeueAfterNodeLoss } from '../jobs/job-transitions.js';
 
 const GRACE = 40_000;
 const START = Date.parse('2026-03-01T12:00:00Z');
@@ -79,7 +78,7 @@ function countingStore(inner: Store): { store: Store; puts: string[] } {
   return { store, puts };
 }
 
-void describe('decodeNodeLease and requeuedJob', () => {
+void describe('decodeNodeLease and requeueAfterNodeLoss', () => {
   void it('decodes any lease value (presence alone means alive)', () => {
     assert.deepEqual(decodeNodeLease('{"holderIdentity":"agent-1","renewTime":"2026-01-01T00:00:00Z"}'), {
       holderIdentity: 'agent-1',
@@ -92,13 +91,13 @@ void describe('decodeNodeLease and requeuedJob', () => {
 
   void it('re-queues up to the bound, then fails with NodeLost', () => {
     const now = '2026-03-01T12:00:40Z';
-    const first = requeuedJob(jobObject('j', bound('Running', 'n1')), 'n1', now);
+    const first = requeueAfterNodeLoss(jobObject('j', bound('Running', 'n1')), 'n1', now);
     assert.equal(first.status?.phase, 'Pending');
     assert.equal(first.status?.reason, 'NodeLost');
     assert.equal(first.status?.nodeLostRequeues, 1);
     assert.equal(first.status?.nodeName, undefined);
     assert.equal(first.status?.attempts, 1, 'attempts are not touched');
-    const last = requeuedJob(jobObject('j', bound('Running', 'n1', { nodeLostRequeues: MAX_NODE_LOST_REQUEUES })), 'n1', now);
+    const last = requeueAfterNodeLoss(jobObject('j', bound('Running', 'n1', { nodeLostRequeues: MAX_NODE_LOST_REQUEUES })), 'n1', now);
     assert.equal(last.status?.phase, 'Failed');
     assert.equal(last.status?.reason, 'NodeLost');
     assert.equal(last.status?.nodeLostRequeues, MAX_NODE_LOST_REQUEUES);

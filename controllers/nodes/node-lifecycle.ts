@@ -33,7 +33,7 @@
 //   that job. (The endpoint does not exist yet; this is its contract.)
 // - Level-triggered: every write carries the revision it was computed from (a conflict is thrown
 //   so the runtime retries from fresh state); nothing is written when nothing changes.
-import { jobKind, nodeKind, type Condition, type Job, type JobStatus, type Node } from '../../api/v1/index.js';
+import { jobKind, nodeKind, type Condition, type Job, type Node } from '../../api/v1/index.js';
 import { ObjectStorage, type StoredObject } from '../../apiserver/object-storage.js';
 import type { Store } from '../../store/store.js';
 import {
@@ -48,8 +48,8 @@ import {
   type Result,
   type WorkQueueOptions,
 } from '../runtime/index.js';
-import { SCHEDULED_CONDITION } from '../../api/v1/job-conditions.js';
 import type { AttemptSink } from '../jobs/job-lifecycle.js';
+import { requeueAfterNodeLoss, rfc3339 } from '../jobs/job-transitions.js';
 import type { EventRecorder } from '../runtime/event-recorder.js';
 import { NODES_PREFIX } from '../scheduler/scheduler.js';
 
@@ -57,8 +57,6 @@ import { NODES_PREFIX } from '../scheduler/scheduler.js';
 export const NODE_LEASES_PREFIX = '/leases/nodes/';
 /** Default time a lease key may be absent before its node is lost. */
 export const DEFAULT_NODE_GRACE_PERIOD_MS = 40_000;
-/** A job is re-queued at most this many times for lost nodes; the next loss fails it. */
-export const MAX_NODE_LOST_REQUEUES = 5;
 export const NODE_LOST_REASON = 'NodeLost';
 export const NODE_LEASE_RENEWED_REASON = 'NodeLeaseRenewed';
 export const READY_CONDITION = 'Ready';
@@ -210,7 +208,7 @@ export class NodeLifecycle implements Reconciler {
     for (const key of this.jobs.keys().sort()) {
       const entry = this.jobs.getEntry(key);
       if (entry === undefined || !isBoundActive(entry.object) || entry.object.status?.nodeName !== nodeName) continue;
-      const updated = requeuedJob(entry.object, nodeName, now);
+      const updated = requeueAfterNodeLoss(entry.object, nodeName, now);
       try {
         await this.jobStorage.update(updated as StoredObject, entry.revision);
         this.logger.info('node lifecycle: job re-queued from a lost node', { job: key, node: nodeName, phase: updated.status?.phase });
@@ -249,37 +247,6 @@ export class NodeLifecycle implements Reconciler {
   }
 }
 
-/**
- * The job after losing node `nodeName` at time `now` (RFC 3339): Pending/NodeLost with
- * nodeLostRequeues + 1, or Failed/NodeLost once MAX_NODE_LOST_REQUEUES re-queues were used.
- */
-export function requeuedJob(job: Job, nodeName: string, now: string): Job {
-  const updated = structuredClone(job) as Job;
-  const status: JobStatus = { ...updated.status };
-  const used = status.nodeLostRequeues ?? 0;
-  delete status.nodeName;
-  status.conditions = (status.conditions ?? []).filter((c) => c.type !== SCHEDULED_CONDITION);
-  const last = status.recentAttempts?.at(-1);
-  if (last !== undefined && last.endTime === undefined) {
-    status.recentAttempts = [...(status.recentAttempts ?? []).slice(0, -1), { ...last, endTime: now, reason: NODE_LOST_REASON, message: `node ${nodeName} was lost` }];
-  }
-  status.reason = NODE_LOST_REASON;
-  if (used >= MAX_NODE_LOST_REQUEUES) {
-    status.phase = 'Failed';
-    status.message = `lost its node ${used + 1} times (last: ${nodeName}); not re-queued again`;
-    status.completionTime = now;
-  } else {
-    status.phase = 'Pending';
-    status.nodeLostRequeues = used + 1;
-    status.message = `node ${nodeName} was lost; re-queued (node-lost re-queue ${used + 1} of ${MAX_NODE_LOST_REQUEUES})`;
-  }
-  updated.status = status;
-  return updated;
-}
-
-function rfc3339(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
-}
 
 export interface NodeLifecycleControllerOptions extends NodeLifecycleOptions {
   /** Concurrent workers. Default 2. */

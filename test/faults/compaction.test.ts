@@ -42,8 +42,8 @@ const AFTER = 10;
 const TOTAL = BEFORE + DURING + CUT + AFTER;
 /** The control plane's informers (server/control-plane.ts), by the names they log. */
 const INFORMERS = ['jobs', 'nodes', 'node-leases'] as const;
-/** Tasks stopped by a fault (a node declared lost, an agent fencing itself) run again. */
-const RETRIES = { retryPolicy: { maxRetries: 3, backoffSeconds: 1 } };
+/** No user retries: a task stopped by a fault (a node declared lost, an agent fencing itself) is re-queued without using one. */
+const RETRIES = { retryPolicy: { maxRetries: 0 } };
 /** What the informer logs when its watch fell behind a compaction (controllers/runtime/informer.ts). */
 const RELIST_MESSAGE = 'informer watch compacted; relisting';
 
