@@ -18,13 +18,16 @@ export interface LeaderElectionOptions {
   readonly name: string;
   /** This process, as written into the key (e.g. `host-pid-random`). */
   readonly identity: string;
-  /** Lease TTL in whole seconds. Default 15. */
+  /** Lease TTL in whole seconds. Default DEFAULT_LEADER_LEASE_TTL_SECONDS. */
   readonly ttlSeconds?: number;
   /** Pause before campaigning again after a store error. Default 1 s. */
   readonly retryMs?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
 }
+
+/** Default TTL of the leader lease (as kube-controller-manager's 15 s lease duration). */
+export const DEFAULT_LEADER_LEASE_TTL_SECONDS = 15;
 
 /** Runs while this process leads; must resolve soon after `signal` aborts (leadership lost or shutdown). */
 export type LeaderWork = (signal: AbortSignal) => Promise<void>;
@@ -47,7 +50,7 @@ export class LeaderElector {
     if (typeof options.identity !== 'string' || options.identity === '') {
       throw new TypeError('LeaderElector: option identity must be a non-empty string');
     }
-    const ttl = options.ttlSeconds ?? 15;
+    const ttl = options.ttlSeconds ?? DEFAULT_LEADER_LEASE_TTL_SECONDS;
     if (!Number.isSafeInteger(ttl) || ttl < 1) throw new RangeError(`LeaderElector: option ttlSeconds must be an integer >= 1, got ${String(ttl)}`);
     const retryMs = options.retryMs ?? 1000;
     if (!Number.isFinite(retryMs) || retryMs < 0) throw new RangeError(`LeaderElector: option retryMs must be a number >= 0, got ${String(retryMs)}`);
@@ -156,7 +159,7 @@ export class LeaderElector {
       }
     })();
     try {
-      await Promise.all([this.renew(lease, term), this.watchHeldKey(revision + 1, term), workDone]);
+      await Promise.all([this.renew(lease, term), this.watchHeldKey(revision, term), workDone]);
     } finally {
       term.abort();
       await workDone;
@@ -186,13 +189,32 @@ export class LeaderElector {
     }
   }
 
-  /** Ends the term when the key changes (deleted or overwritten) after the revision that won it. */
-  private async watchHeldKey(fromRevision: number, term: AbortController): Promise<void> {
+  /**
+   * Ends the term when the key changes (deleted or overwritten) after `createRevision`, the put that won it.
+   * A compacted watch (it reconnected from a revision etcd no longer keeps) does not end the
+   * term by itself: the key is read again, and if it is still this term's, watched from there.
+   */
+  private async watchHeldKey(createRevision: number, term: AbortController): Promise<void> {
+    let from = createRevision + 1;
     try {
-      for await (const events of this.store.watch(this.key, { fromRevision, signal: term.signal })) {
-        if (events.some((e) => e.kv.key === this.key)) {
-          this.logger.warn('leader election: leader key changed; stepping down', { key: this.key });
-          break;
+      while (!term.signal.aborted) {
+        try {
+          for await (const events of this.store.watch(this.key, { fromRevision: from, signal: term.signal })) {
+            if (events.some((e) => e.kv.key === this.key)) {
+              this.logger.warn('leader election: leader key changed; stepping down', { key: this.key });
+              return;
+            }
+          }
+          return;
+        } catch (err) {
+          if (!(err instanceof CompactedError) || term.signal.aborted) throw err;
+          const heldAt = await this.termHeldAt(createRevision);
+          if (heldAt === undefined) {
+            this.logger.warn('leader election: leader key changed while its watch was compacted; stepping down', { key: this.key });
+            return;
+          }
+          this.logger.info('leader election: watch of the leader key compacted; the key is unchanged, still leading', { key: this.key, revision: heldAt });
+          from = heldAt + 1;
         }
       }
     } catch (err) {
@@ -200,6 +222,13 @@ export class LeaderElector {
     } finally {
       term.abort();
     }
+  }
+
+  /** The revision at which the key was read still holding this term (same create, same identity); undefined if not. */
+  private async termHeldAt(createRevision: number): Promise<number | undefined> {
+    const { items, revision } = await this.store.list(this.key);
+    const kv = items.find((item) => item.key === this.key);
+    return kv !== undefined && kv.createRevision === createRevision && kv.value === this.identity ? revision : undefined;
   }
 
   /** Revokes the lease (deleting the key), best effort: an unreachable store lets it expire. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { StoreUnavailableError, type PutOptions, type PutResult } from '../../store/store.js';
+import { CompactedError, StoreUnavailableError, type PutOptions, type PutResult, type WatchEvent, type WatchOptions } from '../../store/store.js';
 import { Informer } from './informer.js';
 import { LeaderElector } from './leader-election.js';
 import { Manager } from './manager.js';
@@ -169,6 +169,64 @@ void describe('Manager', () => {
     assert.equal(workStarted, false);
     assert.equal(elector.isLeader(), false);
     assert.equal(await t.store.get(elector.key), undefined, 'the lease was revoked, taking the key');
+  });
+
+  void it('a compacted watch of the leader key keeps the term when the key is unchanged, ends it when not', { timeout: 10_000 }, async () => {
+    // The leader's watch of its key fails once with CompactedError (as after a reconnect from a
+    // compacted revision); `overwrite` first hands the key to another identity.
+    class CompactOnce extends ControlledStore {
+      constructor(private readonly overwrite: boolean) {
+        super(t.store);
+        this.failWatches = 1;
+        this.failWith = new CompactedError(2, 1_000);
+      }
+      override watch(prefix: string, options?: WatchOptions): AsyncIterable<WatchEvent[]> {
+        if (this.overwrite && this.failWatches > 0 && prefix.startsWith('/leases/')) {
+          const store = t.store;
+          const stolen = (async () => {
+            const kv = await store.get(prefix);
+            if (kv?.lease !== undefined) await store.revokeLease(kv.lease);
+            await store.put(prefix, 'someone-else');
+          })();
+          const inner = super.watch(prefix, options);
+          return {
+            async *[Symbol.asyncIterator]() {
+              await stolen;
+              yield* inner;
+            },
+          };
+        }
+        return super.watch(prefix, options);
+      }
+    }
+    for (const overwrite of [false, true]) {
+      const name = `compacted-${String(overwrite)}`;
+      const elector = new LeaderElector({ store: new CompactOnce(overwrite), name, identity: 'me', ttlSeconds: 2, retryMs: 20 });
+      const abort = new AbortController();
+      let terms = 0;
+      let termEnded = false;
+      const running = elector.run(abort.signal, async (signal) => {
+        terms++;
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        termEnded = true;
+        if (overwrite) abort.abort(); // do not campaign again: the stolen key has no lease
+      });
+      await waitFor(`${name}: the first term`, () => terms === 1);
+      await delay(300);
+      if (overwrite) {
+        await waitFor(`${name}: the term ends`, () => termEnded);
+      } else {
+        assert.equal(termEnded, false, 'an unchanged key keeps the term');
+        assert.equal(elector.isLeader(), true);
+        assert.equal(terms, 1);
+        // The watch resumed: a change of the key still ends the term.
+        await t.store.put(elector.key, 'someone-else');
+        await waitFor(`${name}: the term ends on a real change`, () => termEnded);
+        abort.abort();
+      }
+      await running;
+      await t.store.delete(elector.key);
+    }
   });
 
   void it('stop() before caches synced makes start() fail and leaves nothing running', { timeout: 5000 }, async () => {
