@@ -18,6 +18,13 @@ void describe('resolveAgentConfig', () => {
     assert.equal(config.dataDir, '/var/lib/openscheduler-agent');
     assert.equal(config.shutdownMode, 'stop');
     assert.equal(config.tls, undefined);
+    assert.deepEqual([config.keepaliveTimeMs, config.keepaliveTimeoutMs], [10_000, 5_000]);
+  });
+
+  void it('sets the gRPC keepalive from --keepalive-time/--keepalive-timeout and their variables, at least 1s', () => {
+    const config = resolve({ server: '127.0.0.1:1', keepaliveTime: '2s' }, { OPENSCHEDULER_AGENT_KEEPALIVE_TIME: '1m', OPENSCHEDULER_AGENT_KEEPALIVE_TIMEOUT: '1500ms' });
+    assert.deepEqual([config.keepaliveTimeMs, config.keepaliveTimeoutMs], [2_000, 1_500]);
+    assert.throws(() => resolve({ server: '127.0.0.1:1', keepaliveTimeout: '500ms' }), (err: unknown) => err instanceof AgentConfigError && /^keepalive-timeout: must be at least 1s \(got "500ms"\)/.test(err.message));
   });
 
   void it('reads the GRPC_TLS_* variables of the original design', () => {

@@ -46,6 +46,9 @@ export interface AgentDriverSettings {
 /** The containers.conf the project ships, relative to the package root. */
 export const SHIPPED_CONTAINERS_CONF = join('config', 'podman', 'containers.conf');
 export const DEFAULT_ORPHAN_SWEEP_INTERVAL_MS = 30_000;
+/** A dead server or connection is noticed within keepalive time + timeout (15 s by default). */
+export const DEFAULT_KEEPALIVE_TIME_MS = 10_000;
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const INCUS_PROJECT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -57,6 +60,9 @@ export interface AgentConfig extends AgentDriverSettings {
   readonly labels: Record<string, string>;
   readonly dataDir: string;
   readonly shutdownMode: 'stop' | 'detach';
+  /** gRPC keepalive: a ping after this long without traffic; the connection is dead without an answer within keepaliveTimeoutMs. */
+  readonly keepaliveTimeMs: number;
+  readonly keepaliveTimeoutMs: number;
   readonly tls?: {
     readonly caFile?: string;
     readonly certFile?: string;
@@ -124,6 +130,10 @@ export interface AgentSettings {
   keyFile?: string;
   tlsServerName?: string;
   tlsInsecureSkipVerify: boolean;
+  /** Milliseconds. */
+  keepaliveTime: number;
+  /** Milliseconds. */
+  keepaliveTimeout: number;
   name: string;
   labels: Record<string, string>;
   dataDir: string;
@@ -172,6 +182,8 @@ export const AGENT_SETTINGS: readonly SettingSpec<AgentContext>[] = [
   { key: 'keyFile', flag: 'key-file', env: 'GRPC_TLS_KEY_FILE', type: PATH, description: 'private key of certFile' },
   { key: 'tlsServerName', flag: 'tls-server-name', env: 'GRPC_TLS_SERVER_NAME', type: stringType({ arg: 'NAME' }), description: 'name to verify the server certificate against' },
   { key: 'tlsInsecureSkipVerify', flag: 'tls-insecure-skip-verify', env: 'GRPC_TLS_INSECURE_SKIP_VERIFY', type: BOOLEAN, default: false, description: 'TLS without verifying the server: encrypted, not authenticated (warned at start; excludes caFile and tlsServerName)' },
+  { key: 'keepaliveTime', flag: 'keepalive-time', env: 'OPENSCHEDULER_AGENT_KEEPALIVE_TIME', type: durationType('ms', 1000), default: DEFAULT_KEEPALIVE_TIME_MS, description: 'a keepalive ping goes to the server after this long without traffic' },
+  { key: 'keepaliveTimeout', flag: 'keepalive-timeout', env: 'OPENSCHEDULER_AGENT_KEEPALIVE_TIMEOUT', type: durationType('ms', 1000), default: DEFAULT_KEEPALIVE_TIMEOUT_MS, description: 'a ping unanswered this long marks the connection dead: the agent reconnects, to the next server if several are given' },
   { key: 'name', flag: 'name', env: 'OPENSCHEDULER_AGENT_NAME', type: stringType({ arg: 'NODE' }), group: NODE, computeDefault: () => defaultNodeName(), defaultText: 'the host name, as a DNS-1123 label', description: 'node name' },
   { key: 'labels', flag: 'labels', env: 'OPENSCHEDULER_AGENT_LABELS', type: mapType(labelRule), default: {}, description: 'node labels (a map in the config file)' },
   { key: 'dataDir', flag: 'data-dir', env: 'OPENSCHEDULER_AGENT_DATA_DIR', type: pathType('DIR'), default: DEFAULT_AGENT_DATA_DIR, description: 'agent state; keep it across restarts' },
@@ -348,6 +360,8 @@ export function resolveAgent(input: AgentResolveInput): ResolvedAgentConfig {
     labels: s.labels,
     dataDir: s.dataDir,
     shutdownMode: s.shutdownMode,
+    keepaliveTimeMs: s.keepaliveTime,
+    keepaliveTimeoutMs: s.keepaliveTimeout,
     ...(tlsOn
       ? {
           tls: {

@@ -133,6 +133,15 @@ void describe('server configuration', () => {
     assert.throws(() => parseConfigFile('eventTtlSeconds: 59\n', 'c.yaml'), /^ConfigError: config file c\.yaml: eventTtlSeconds: must be at least 1m \(got 59\)/);
     assert.throws(() => parseConfigFile('eventTtlSeconds: [1h]\n', 'c.yaml'), /config file c\.yaml: eventTtlSeconds: must be a duration/);
   });
+
+  void it('leads with a 15 s lease by default; --leader-lease-ttl, OPENSCHEDULER_LEADER_LEASE_TTL and leaderLeaseTtlSeconds set it, at least 2s', () => {
+    assert.equal(resolveConfig({ mode: 'server', cwd }).server.leaderLeaseTtlSeconds, 15);
+    assert.equal(resolveConfig({ mode: 'server', cwd, flags: settingsFromFlags({ leaderLeaseTtl: '5s' }), env: settingsFromEnv({ OPENSCHEDULER_LEADER_LEASE_TTL: '1m' }) }).server.leaderLeaseTtlSeconds, 5);
+    assert.equal(resolveConfig({ mode: 'server', cwd, env: settingsFromEnv({ OPENSCHEDULER_LEADER_LEASE_TTL: '1m' }) }).server.leaderLeaseTtlSeconds, 60);
+    assert.equal(resolveConfig({ mode: 'server', cwd, file: parseConfigFile('leaderLeaseTtlSeconds: 30\n', 'c.yaml') }).server.leaderLeaseTtlSeconds, 30);
+    assert.throws(() => settingsFromFlags({ leaderLeaseTtl: '1s' }), (err: unknown) => err instanceof ConfigError && /^--leader-lease-ttl: must be at least 2s \(got "1s"\)/.test(err.message));
+    assert.throws(() => parseConfigFile('leaderLeaseTtlSeconds: 1\n', 'c.yaml'), /^ConfigError: config file c\.yaml: leaderLeaseTtlSeconds: must be at least 2s \(got 1\)/);
+  });
 });
 
 void describe('agent endpoint TLS settings', () => {

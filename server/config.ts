@@ -28,6 +28,7 @@ import { formatMemoryBytes, parseMemoryBytes } from '../api/quantity.js';
 import type { StoreSpec } from '../store/index.js';
 import { DEFAULT_STORE_TIMEOUT_MS } from '../store/store.js';
 import { DEFAULT_EVENT_TTL_SECONDS } from '../controllers/runtime/event-recorder.js';
+import { DEFAULT_LEADER_LEASE_TTL_SECONDS } from '../controllers/runtime/leader-election.js';
 
 export type Mode = 'server' | 'dev';
 export const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] as const;
@@ -78,6 +79,8 @@ export interface ServerOptions {
   readonly logRetentionSeconds: number;
   /** Events are deleted this long after their last update (the event recorders' lease TTL). */
   readonly eventTtlSeconds: number;
+  /** TTL of the controllers' leader lease on etcd: a dead leader is replaced within it. */
+  readonly leaderLeaseTtlSeconds: number;
   /** The audit log (file, rotation size, rotated files kept); absent: auditing is off. */
   readonly auditLog?: { readonly path: string; readonly maxBytes: number; readonly maxFiles: number };
 }
@@ -123,6 +126,7 @@ export interface Settings {
   nodeGracePeriodMs: number;
   logRetentionSeconds: number;
   eventTtlSeconds: number;
+  leaderLeaseTtlSeconds: number;
   auditLogPath: string;
   auditLogMaxSize: number;
   auditLogMaxFiles: number;
@@ -137,6 +141,8 @@ interface ServerContext {
 
 /** The shortest Event TTL: an Event must outlive the `describe` that follows a failure. */
 export const MIN_EVENT_TTL_SECONDS = 60;
+/** The leader renews every third of its lease TTL: below 2 s one slow store call costs the term. */
+export const MIN_LEADER_LEASE_TTL_SECONDS = 2;
 
 /** Default data directories: dev keeps its state next to the checkout; the server in /var/lib. */
 export const DEFAULT_DATA_DIR: Readonly<Record<Mode, string>> = { dev: '.openscheduler', server: '/var/lib/openscheduler' };
@@ -198,6 +204,7 @@ export const SETTINGS: readonly SettingSpec<ServerContext>[] = [
   { key: 'nodeGracePeriodMs', flag: 'node-grace-period', env: 'OPENSCHEDULER_NODE_GRACE_PERIOD', type: durationType('ms'), default: 40_000, description: 'after a lease expired, how long until the node is lost and its jobs re-queued (`NodeLost`)' },
   { key: 'logRetentionSeconds', flag: 'log-retention', env: 'OPENSCHEDULER_LOG_RETENTION', type: durationType('s'), default: 7 * 24 * 3600, description: 'job logs (`<data-dir>/logs`, 10 MiB per attempt) are deleted this long after their last write' },
   { key: 'eventTtlSeconds', flag: 'event-ttl', env: 'OPENSCHEDULER_EVENT_TTL', type: durationType('s', MIN_EVENT_TTL_SECONDS * 1000), default: DEFAULT_EVENT_TTL_SECONDS, description: 'Events are deleted this long after their last update (as kube-apiserver `--event-ttl`; at least 1m)' },
+  { key: 'leaderLeaseTtlSeconds', flag: 'leader-lease-ttl', env: 'OPENSCHEDULER_LEADER_LEASE_TTL', type: durationType('s', MIN_LEADER_LEASE_TTL_SECONDS * 1000), default: DEFAULT_LEADER_LEASE_TTL_SECONDS, description: 'on etcd: the controllers\' leader lease (renewed every third of it); when the leader dies another server takes over within it (at least 2s)' },
   { key: 'auditLogPath', flag: 'audit-log-path', env: 'OPENSCHEDULER_AUDIT_LOG_PATH', type: AUDIT_LOG_PATH_TYPE, computeDefault: (_c, s) => resolve(s.dataDir as string, AUDIT_DIR, AUDIT_FILE), defaultText: '`<data-dir>/audit/audit.log`', description: 'audit log file (one JSON line per mutating request, login and 401/403), or `off`' },
   { key: 'auditLogMaxSize', flag: 'audit-log-max-size', env: 'OPENSCHEDULER_AUDIT_LOG_MAX_SIZE', type: BYTE_SIZE_TYPE, default: DEFAULT_AUDIT_MAX_BYTES, description: 'the audit log is rotated before it would pass this size (bytes, or e.g. 100Mi)' },
   { key: 'auditLogMaxFiles', flag: 'audit-log-max-files', env: 'OPENSCHEDULER_AUDIT_LOG_MAX_FILES', type: integerType(1, 1000), default: DEFAULT_AUDIT_MAX_FILES, description: 'rotated audit log files kept (audit.log.1 ... .N); the oldest is deleted' },
@@ -361,6 +368,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     nodeGracePeriodMs: s.nodeGracePeriodMs,
     logRetentionSeconds: s.logRetentionSeconds,
     eventTtlSeconds: s.eventTtlSeconds,
+    leaderLeaseTtlSeconds: s.leaderLeaseTtlSeconds,
     ...(s.auditLogPath === 'off' ? {} : { auditLog: { path: s.auditLogPath, maxBytes: s.auditLogMaxSize, maxFiles: s.auditLogMaxFiles } }),
   };
   return {

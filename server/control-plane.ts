@@ -54,6 +54,8 @@ export interface ControlPlaneOptions {
   readonly nodeGracePeriodMs?: number;
   /** Lifetime of every Event the controllers and the agent endpoint record (after its last update). Default 1 h. */
   readonly eventTtlSeconds?: number;
+  /** TTL of the controllers' leader lease (with leaderElection). Default 15 s. */
+  readonly leaderLeaseTtlSeconds?: number;
   /** How often an Unschedulable job is looked at again. Default 5 s. */
   readonly unschedulableRetryMs?: number;
   /** Reconcile, scheduling and cluster-state metrics. Default: none. */
@@ -103,7 +105,7 @@ export function controlPlaneReadinessChecks(current: () => RunningControlPlane |
 export async function startControlPlane(options: ControlPlaneOptions): Promise<RunningControlPlane> {
   const { store, logger } = options;
   const identity = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const elector = options.leaderElection ? new LeaderElector({ store, name: CONTROLLERS_ELECTION_NAME, identity, logger }) : undefined;
+  const elector = options.leaderElection ? new LeaderElector({ store, name: CONTROLLERS_ELECTION_NAME, identity, logger, ...(options.leaderLeaseTtlSeconds !== undefined ? { ttlSeconds: options.leaderLeaseTtlSeconds } : {}) }) : undefined;
   // What the leader-only controllers write with (see the file comment).
   const controllerStore: Store = elector !== undefined ? new FencedStore(store, () => elector.fence(), { electionKey: elector.key, logger }) : store;
   const manager = new Manager({

@@ -285,6 +285,7 @@ export async function startServer(
         nodeLeaseTtlSeconds: options.nodeLeaseTtlSeconds,
         nodeGracePeriodMs: options.nodeGracePeriodMs,
         eventTtlSeconds: options.eventTtlSeconds,
+        leaderLeaseTtlSeconds: options.leaderLeaseTtlSeconds,
       });
     } catch (err) {
       throw new StartupError(`cannot start the controllers and the agent endpoint on ${urlHost(options.bindAddress)}:${options.grpcPort} (--grpc-port): ${errorText(err)}`, {
