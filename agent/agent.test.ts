@@ -442,7 +442,7 @@ void describe('Agent', () => {
     assert.equal(isProcessAlive(pid), false);
     if (supervisorPid !== undefined) await waitFor('supervisor gone', () => !isProcessAlive(supervisorPid), 5_000);
     const exited = exitedReport(id);
-    assert.equal(exited?.reason, 'Stopped');
+    assert.equal(exited?.reason, 'NodeLost', 'not the job\'s fault: re-queued without using a retry');
     assert.match(exited?.message ?? '', /shutting down/);
     assert.equal(existsSync(join(d.stateDir, 'attempts', `${id}.1.json`)), false, 'delivered, so nothing is left to resend');
   });

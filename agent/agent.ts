@@ -26,6 +26,9 @@
 // - Self-fencing: with no successful heartbeat (or registration) for lease_ttl_seconds, every
 //   task is stopped (reason NodeLost): the control plane re-queues a lost node's jobs after the
 //   lease TTL plus a grace period, and two copies of an attempt must never run.
+// - Reason NodeLost (the control plane re-queues the job without using a retry) is also what
+//   an attempt ends with when the agent stops it for its own shutdown (shutdownMode stop), or
+//   when a restarted agent finds an attempt it was starting that no driver knows.
 // - Restart: every attempt in the state dir is re-adopted with driver.recover (logs resume from
 //   the offsets the server acknowledged); exits that happened while no agent ran are reported
 //   with their real exit status.
@@ -917,7 +920,8 @@ export class Agent {
       } catch (err) {
         this.logs.remove(taskId);
         if (state.handle) this.endLost(attempt, `could not re-adopt the task after an agent restart: ${errorMessage(err)}`);
-        else this.failStart(attempt, REASON_START_FAILED, 'the agent stopped while starting the task');
+        // Not the job's fault: re-queued like a lost node's attempt, without using a retry.
+        else this.failStart(attempt, REASON_NODE_LOST, 'the agent stopped while starting the task (it was restarted); the task never ran');
         continue;
       }
       attempt.driver = driver;
@@ -951,7 +955,8 @@ export class Agent {
         [...uids].map((uid) =>
           this.serialize(uid, async () => {
             const live = [...this.attempts.values()].filter((a) => a.uid === uid && a.live);
-            await Promise.all(live.map((a) => this.stopAttempt(a.taskId, REASON_STOPPED, 'the agent is shutting down')));
+            // Not the job's fault: the control plane re-queues it like a lost node's attempt.
+            await Promise.all(live.map((a) => this.stopAttempt(a.taskId, REASON_NODE_LOST, 'the agent is shutting down and stopped the task')));
           }),
         ),
       );

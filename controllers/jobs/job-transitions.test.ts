@@ -241,9 +241,10 @@ void describe('applyAttemptReport', () => {
     const failed = applied(applyAttemptReport(worn, report({ state: 'lost', reason: 'NodeLost' }), NOW));
     assert.equal(failed.job.status?.phase, 'Failed');
     assert.match(failed.job.status?.message ?? '', new RegExp(`lost its node ${MAX_NODE_LOST_REQUEUES + 1} times`));
-    // A start failure cannot claim it.
-    const claimed = applied(applyAttemptReport(boundJob('Scheduled'), report({ state: 'failedToStart', reason: 'NodeLost' }), NOW));
-    assert.equal(attemptOf(claimed, 1)?.reason, 'FailedToStart');
+    // A restarted agent that finds an attempt it was starting and no driver knows (the task never ran).
+    const unstarted = applied(applyAttemptReport(boundJob('Scheduled', 1, {}, spec), report({ state: 'failedToStart', reason: 'NodeLost' }), NOW));
+    assert.equal(unstarted.job.status?.phase, 'Pending');
+    assert.equal(attemptOf(unstarted, 1)?.reason, 'NodeLost');
   });
 
   void it('agent reasons such as OOMKilled are kept; exit 0 with a failure reason is a failure', () => {

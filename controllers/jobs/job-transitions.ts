@@ -21,10 +21,11 @@
 //   started already -> `noop` (nothing visible changes, so nothing is written).
 // - exited with exitCode 0 and no reason other than Completed -> Succeeded, completionTime,
 //   exitCode 0, attempt closed with reason Completed, event Normal/Completed.
-// - exited or lost with reason NodeLost (the agent stopped its tasks because it lost contact
-//   with the control plane for its lease TTL: self-fencing) -> the same as the node lifecycle
-//   controller's verdict (requeueAfterNodeLoss): not a retry, but a node-lost re-queue, bounded
-//   by MAX_NODE_LOST_REQUEUES, so a misbehaving agent cannot re-queue a job forever.
+// - Any end with reason NodeLost (the agent stopped the task because it lost contact with the
+//   control plane for its lease TTL, or because it shuts down; or it was restarted while
+//   starting the task) -> the same as the node lifecycle controller's verdict
+//   (requeueAfterNodeLoss): not a retry but a node-lost re-queue, bounded by
+//   MAX_NODE_LOST_REQUEUES, so a misbehaving agent cannot re-queue a job forever.
 // - Any other end (non-zero exit, signal, failedToStart, lost, an agent reason such as
 //   DeadlineExceeded or OOMKilled) goes through failAttempt (see there), also used by the
 //   lifecycle controller's per-attempt backstop.
@@ -296,18 +297,17 @@ export function applyAttemptReport(job: Job, report: AttemptReport, now: Date): 
       return startAttempt(job, report, nowMs);
     case 'exited':
     case 'lost':
+    case 'failedToStart':
       if (report.reason === NODE_LOST_ATTEMPT_REASON) return nodeLostByAgent(job, report, nowMs);
-      if (report.state === 'lost') return failAttempt(job, attemptEndOf(report), now);
+      if (report.state !== 'exited') return failAttempt(job, attemptEndOf(report), now);
       if (report.exitCode === 0 && report.signal === undefined && (report.reason === undefined || report.reason === COMPLETED_REASON)) {
         return succeed(job, report, nowMs);
       }
       return failAttempt(job, attemptEndOf(report), now);
-    case 'failedToStart':
-      return failAttempt(job, attemptEndOf(report), now);
   }
 }
 
-/** The agent stopped the attempt because it lost the control plane (self-fencing): a node loss. */
+/** The agent ended the attempt for reasons of its own (self-fencing, shutdown, restart while starting): a node loss. */
 function nodeLostByAgent(job: Job, report: AttemptReport, nowMs: number): AppliedTransition {
   const signalNumber = report.signal === undefined ? undefined : (osConstants.signals as Record<string, number | undefined>)[report.signal];
   const exitCode = report.exitCode ?? (signalNumber === undefined ? undefined : 128 + signalNumber);
@@ -371,8 +371,7 @@ function attemptEndOf(report: AttemptReport): AttemptEnd {
   const signalNumber = report.signal === undefined ? undefined : (osConstants.signals as Record<string, number | undefined>)[report.signal];
   const exitCode = report.exitCode ?? (signalNumber === undefined ? undefined : 128 + signalNumber);
   let reason = report.reason;
-  // NodeLost never gets here (nodeLostByAgent); an agent cannot claim NodeLost for a start
-  // failure nor Completed for a bad end.
+  // NodeLost never gets here (nodeLostByAgent); Completed is no reason for a bad end.
   if (reason === NODE_LOST_ATTEMPT_REASON || reason === COMPLETED_REASON) reason = undefined;
   if (reason === undefined) {
     if (report.state === 'failedToStart') reason = FAILED_TO_START_REASON;
