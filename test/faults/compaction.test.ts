@@ -8,31 +8,15 @@
 // and everything converges: every job ends, the resumed server's API lists the same jobs at the
 // same resourceVersions as the other, no job has two live attempts, the history checker is clean.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { startAgentProcess, type AgentProcess } from '../harness/agent.js';
-import { JOBS_API, killProcessesWith, listJobs, waitFor, type Target } from '../harness/e2e.js';
+import { startAgentProcess } from '../harness/agent.js';
+import { listJobs, waitFor, type Target } from '../harness/e2e.js';
 import { startEtcd, type EtcdProcess } from '../harness/etcd.js';
-import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
-import { startServerCluster, type ClusterServer, type ServerCluster } from '../harness/servers.js';
-import {
-  FAST_AGENT_ARGS,
-  FAST_NODE_ARGS,
-  liveTasks,
-  markedJob,
-  nodeReady,
-  orphansAfterRecovery,
-  readBack,
-  readFinalState,
-  settle,
-  startLoad,
-  startTaskSampler,
-  startWatcher,
-  type Load,
-} from './faults-harness.js';
-import { assertNoViolations, checkAll, History, jobKey, summarize } from './history.js';
+import { startFaultProxy } from '../harness/fault-proxy.js';
+import { startServerCluster, type ClusterServer } from '../harness/servers.js';
+import { FAST_AGENT_ARGS, FAST_NODE_ARGS, liveTasks, markedJob, nodeReady, startFaultRun, type FaultRun, type Load } from './faults-harness.js';
+import { assertNoViolations, jobKey } from './history.js';
 
 /** Jobs created before the pause, during it (through the other server: before and after the cut), and after it. */
 const BEFORE = 20;
@@ -77,21 +61,16 @@ async function jobVersions(target: Target): Promise<string[]> {
 
 void describe('fault: etcd compaction while the leader is paused', () => {
   void it('the paused server relists after kill -CONT and everything converges', { timeout: 240_000 }, async () => {
-    const work = await mkdtemp(join(tmpdir(), 'os-faults-compaction-'));
-    const marker = `os-faults-co-${process.pid}`;
-    const history = new History();
-    let etcd: EtcdProcess | undefined;
-    let proxy: FaultProxy | undefined;
-    let cluster: ServerCluster | undefined;
-    let agent: AgentProcess | undefined;
-    const stoppers: Array<() => Promise<void>> = [];
+    let r: FaultRun | undefined;
     try {
-      etcd = await startEtcd();
-      const e = etcd;
-      proxy = await startFaultProxy({ target: e.endpoint });
-      const p = proxy;
-      cluster = await startServerCluster({ count: 2, etcdEndpoints: [`http://${p.address}`], extraArgs: FAST_NODE_ARGS });
-      const c = cluster;
+      r = await startFaultRun({ name: 'co' });
+      const { marker, work } = r;
+      const e = await startEtcd();
+      r.defer(() => e.stop());
+      const p = await startFaultProxy({ target: e.endpoint });
+      r.defer(() => p.close());
+      const c = await startServerCluster({ count: 2, etcdEndpoints: [`http://${p.address}`], extraArgs: FAST_NODE_ARGS });
+      r.defer(() => c.stop()); // SIGCONT before SIGTERM: a paused server is ended too
       const leader = await waitFor(
         'one leader',
         async () => {
@@ -106,25 +85,21 @@ void describe('fault: etcd compaction while the leader is paused', () => {
       const toLeader = (): Target => c.target(leaderIndex);
       const toOther = (): Target => c.target(otherIndex);
       // the agent talks to the server that is not paused: the pause is the controllers' alone
-      agent = await startAgentProcess({
+      const agent = await startAgentProcess({
         grpcAddress: other.grpcAddress,
         tokenFile: c.joinTokenPath,
         nodeName: 'co-node',
         dataDir: join(work, 'agent'),
         extraArgs: ['--labels', 'node=co-node', ...FAST_AGENT_ARGS],
       });
+      r.defer(() => agent.stop());
       await nodeReady(toOther, 'co-node');
 
-      const sampler = startTaskSampler(history, marker);
-      stoppers.push(() => sampler.stop());
-      const watcher = startWatcher(history, toOther, `${JOBS_API}/namespaces/default/jobs`);
-      stoppers.push(() => watcher.stop());
+      r.sampleTasks();
+      r.watch(toOther);
       const names = (prefix: string, count: number): string[] => Array.from({ length: count }, (_, i) => `co-${prefix}-${i}`);
-      const load = (prefix: string, count: number, targets: () => readonly Target[]): Load => {
-        const started = startLoad({ history, targets, names: names(prefix, count), manifest: (n) => markedJob(n, marker, 2, RETRIES), clients: 4 });
-        stoppers.push(() => started.stop());
-        return started;
-      };
+      const load = (prefix: string, count: number, targets: () => readonly Target[]): Load =>
+        r!.load({ targets, names: names(prefix, count), manifest: (n) => markedJob(n, marker, 2, RETRIES), clients: 4 });
 
       const before = load('before', BEFORE, () => [toLeader(), toOther()]);
       await before.done;
@@ -159,41 +134,35 @@ void describe('fault: etcd compaction while the leader is paused', () => {
       await after.done;
       assert.equal(before.acknowledged() + during.acknowledged() + cut.acknowledged() + after.acknowledged(), TOTAL);
 
-      await settle(history, toOther, 120_000);
-      const orphans = await orphansAfterRecovery({ marker });
-      for (const stop of stoppers.splice(0)) await stop();
-      // the resumed server's API (its caches relisted) serves exactly what the other one does
-      const converged = await waitFor(
-        `${leader.name} and ${other.name} to list the same jobs at the same resourceVersions`,
-        async () => {
-          const [a, b] = await Promise.all([jobVersions(toLeader()), jobVersions(toOther())]);
-          return a.length === TOTAL && JSON.stringify(a) === JSON.stringify(b) ? a : undefined;
+      const { final, summary, violations } = await r.verify({
+        target: toOther,
+        readBackFrom: toLeader,
+        settleMs: 120_000,
+        owned: (key) => key.startsWith('default/co-'),
+        // the resumed server's API (its caches relisted) serves exactly what the other one does
+        beforeFinalRead: async () => {
+          const converged = await waitFor(
+            `${leader.name} and ${other.name} to list the same jobs at the same resourceVersions`,
+            async () => {
+              const [a, b] = await Promise.all([jobVersions(toLeader()), jobVersions(toOther())]);
+              return a.length === TOTAL && JSON.stringify(a) === JSON.stringify(b) ? a : undefined;
+            },
+            30_000,
+            500,
+          );
+          assert.equal(converged.length, TOTAL);
         },
-        30_000,
-        500,
-      );
-      assert.equal(converged.length, TOTAL);
-      const final = await readFinalState(toOther);
-      await readBack(history, toLeader, final);
+      });
       const relists = leader.output().split('\n').filter((l) => l.includes(RELIST_MESSAGE) || l.includes('leader election'));
       const leaders = (await c.leaders()).map((s) => s.name);
-      console.log(
-        `compaction to ${compactedTo} (paused at ${pausedAt}): ${summarize(history, final)}; watch events ${watcher.events()}; ` +
-          `leader now ${leaders.join(',')}`,
-      );
+      console.log(`compaction to ${compactedTo} (paused at ${pausedAt}): ${summary}; leader now ${leaders.join(',')}`);
       for (const line of relists) console.log(`  ${leader.name}: ${line}`);
       for (const job of final.jobs.filter((j) => j.status?.phase !== 'Succeeded')) {
         console.log(`  ${job.metadata.name}: ${String(job.status?.phase)} ${String(job.status?.reason)}: ${String(job.status?.message)}`);
       }
-      assertNoViolations(checkAll(history, final, { orphans, owned: (key) => key.startsWith('default/co-') }));
+      assertNoViolations(violations);
     } finally {
-      for (const stop of stoppers) await stop();
-      await agent?.stop();
-      await cluster?.stop(); // SIGCONT before SIGTERM: a paused server is ended too
-      await proxy?.close();
-      await etcd?.stop();
-      await killProcessesWith(marker);
-      await rm(work, { recursive: true, force: true });
+      await r?.dispose();
     }
   });
 });

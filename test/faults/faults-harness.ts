@@ -1,17 +1,23 @@
 // What the fault tests share: a load generator (clients creating jobs through the REST API,
 // each request recorded in a History), a watcher recording every event it gets, a sampler of the
 // task processes alive, a server that can be killed and restarted on the same ports and data
-// dir, the final state, and the orphan look-up (processes by marker, containers by label).
+// dir, the final state, the orphan look-up (processes by marker, containers by label), and the
+// fixture that puts them together (startFaultRun, startFaultCluster: see the end of the file).
 // Every loop here is stopped by its owner (stop()); nothing outlives the test.
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Job } from '../../api/v1/index.js';
 import { startAgentProcess, type AgentProcess } from '../harness/agent.js';
-import { api, JOBS_API, listJobs, processJob, waitFor, type Target } from '../harness/e2e.js';
+import { api, JOBS_API, killProcessesWith, listJobs, processJob, waitFor, type Target } from '../harness/e2e.js';
+import { startEtcdCluster, type EtcdCluster } from '../harness/etcd-cluster.js';
+import { startEtcd, type EtcdProcess } from '../harness/etcd.js';
+import { containersConf } from '../harness/runtimes.js';
 import { startServerProcess, type ServerProcess, type ServerProcessOptions } from '../harness/server.js';
-import { History, jobKey, type FinalState, type HttpReply, type Orphan } from './history.js';
+import { checkAll, History, jobKey, summarize, type FinalState, type HttpReply, type Orphan, type Violation } from './history.js';
 
 const run = promisify(execFile);
 
@@ -65,6 +71,8 @@ export interface LoadOptions {
   readonly requestTimeoutMs?: number;
   /** A name whose create failed with no answer or 5xx is sent again (same name) until this long has passed; default 120 s. */
   readonly retryForMs?: number;
+  /** Each client pauses this long after each name it is done with (paces a load that must span several faults); default 0. */
+  readonly pauseMs?: number;
 }
 
 export interface Load {
@@ -106,6 +114,7 @@ export function startLoad(options: LoadOptions): Load {
     while (!stopped && next < options.names.length) {
       const name = options.names[next++]!;
       await createOne(id, name);
+      if ((options.pauseMs ?? 0) > 0 && !stopped) await sleep(options.pauseMs!);
     }
   };
   const done = Promise.all(Array.from({ length: options.clients }, (_, i) => client(`load-${i}`))).then(() => undefined);
@@ -221,13 +230,47 @@ export async function liveTasks(marker: string): Promise<Map<string, string[]>> 
   return tasks;
 }
 
-/** Records into the history, every `intervalMs`, which task processes are alive (see checkNoConcurrentTasks). */
-export function startTaskSampler(history: History, marker: string, intervalMs = 250): { stop(): Promise<void> } {
+/** Running podman containers of `nodes` (by the driver's labels): job key → container ids. */
+export async function liveContainers(nodes: readonly string[]): Promise<Map<string, string[]>> {
+  const tasks = new Map<string, string[]>();
+  for (const node of nodes) {
+    const { stdout } = await run('podman', ['ps', '--no-trunc', '--filter', `label=io.openscheduler.node=${node}`, '--format', 'json'], { env: PODMAN_ENV });
+    for (const c of JSON.parse(stdout || '[]') as { Id: string; Labels?: Record<string, string> }[]) {
+      const key = `${c.Labels?.['io.openscheduler.namespace'] ?? '?'}/${c.Labels?.['io.openscheduler.job'] ?? '?'}`;
+      tasks.set(key, [...(tasks.get(key) ?? []), c.Id.slice(0, 12)]);
+    }
+  }
+  return tasks;
+}
+
+/** Running incus instances of `nodes` (by the driver's user keys): job key → instance names. */
+export async function liveInstances(nodes: readonly string[]): Promise<Map<string, string[]>> {
+  const tasks = new Map<string, string[]>();
+  for (const node of nodes) {
+    for (const i of await incusInstancesOf(node)) {
+      if (i.status.toUpperCase() !== 'RUNNING') continue;
+      const key = `${i.config?.['user.openscheduler.namespace'] ?? '?'}/${i.config?.['user.openscheduler.job'] ?? '?'}`;
+      tasks.set(key, [...(tasks.get(key) ?? []), i.name]);
+    }
+  }
+  return tasks;
+}
+
+/**
+ * Records into the history, every `intervalMs`, which tasks are alive (see checkNoConcurrentTasks):
+ * the processes carrying `marker` (liveTasks), or what `source` returns (e.g. liveContainers).
+ */
+export function startTaskSampler(history: History, source: string | (() => Promise<Map<string, string[]>>), intervalMs = 250): { stop(): Promise<void> } {
+  const sample = typeof source === 'string' ? () => liveTasks(source) : source;
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
       const at = Date.now();
-      history.sampleTasks(await liveTasks(marker), at);
+      try {
+        history.sampleTasks(await sample(), at);
+      } catch {
+        // the runtime's CLI failed this once (e.g. an instance changing under it): no sample at this instant
+      }
       await sleep(intervalMs);
     }
   })();
@@ -276,27 +319,62 @@ export interface OrphanQuery {
   readonly incusNodes?: readonly string[];
 }
 
-/** What of the test is still alive: processes by marker, running containers and instances by node label. */
+/** podman as the agents run it: with the project's containers.conf. */
+const PODMAN_ENV = { ...process.env, CONTAINERS_CONF: containersConf() };
+
+interface IncusInstance {
+  readonly name: string;
+  readonly status: string;
+  /** null while an instance is being created */
+  readonly config: Readonly<Record<string, string>> | null;
+}
+
+/** `incus ARGS` with stdin closed (incus reads a config from a non-terminal stdin). */
+function incus(args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('incus', args, { timeout: 60_000 }, (err, stdout, stderr) => (err ? reject(new Error(`incus ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));
+    child.stdin?.end();
+  });
+}
+
+/** Every incus instance (any state) whose user.openscheduler.node is `node`. */
+async function incusInstancesOf(node: string): Promise<IncusInstance[]> {
+  return (JSON.parse(await incus(['list', '--format', 'json'])) as IncusInstance[]).filter((i) => i.config?.['user.openscheduler.node'] === node);
+}
+
+/**
+ * What of the test is still there: processes by marker, and containers and instances labelled
+ * for its nodes in any state (the agent removes a task's container once it reported it: one left
+ * behind, even exited, is a leak).
+ */
 export async function findOrphans(query: OrphanQuery): Promise<Orphan[]> {
   const orphans: Orphan[] = [];
   for (const [key, groups] of await liveTasks(query.marker)) {
     for (const group of groups) orphans.push({ kind: 'process', id: group, description: `process group of a task of ${key}` });
   }
   for (const node of query.podmanNodes ?? []) {
-    const { stdout } = await run('podman', ['ps', '--no-trunc', '--filter', `label=io.openscheduler.node=${node}`, '--format', '{{.ID}} {{.Names}} {{.State}}']);
+    const { stdout } = await run('podman', ['ps', '--all', '--no-trunc', '--filter', `label=io.openscheduler.node=${node}`, '--format', '{{.ID}} {{.Names}} {{.State}}'], { env: PODMAN_ENV });
     for (const line of stdout.split('\n').filter((l) => l.trim() !== '')) {
       const [id = '', ...rest] = line.trim().split(' ');
       orphans.push({ kind: 'container', id, description: `podman container of node ${node}: ${rest.join(' ')}` });
     }
   }
   for (const node of query.incusNodes ?? []) {
-    const { stdout } = await run('incus', ['list', `user.openscheduler.node=${node}`, '--format', 'csv', '--columns', 'ns']);
-    for (const line of stdout.split('\n').filter((l) => l.trim() !== '')) {
-      const [name = '', state = ''] = line.split(',');
-      if (state.toUpperCase() === 'RUNNING') orphans.push({ kind: 'instance', id: name, description: `incus instance of node ${node}` });
-    }
+    for (const i of await incusInstancesOf(node)) orphans.push({ kind: 'instance', id: i.name, description: `incus instance of node ${node}: ${i.status}` });
   }
   return orphans;
+}
+
+/** Test clean-up only: removes every container and instance labelled for `query`'s nodes. */
+export async function removeContainersOf(query: Omit<OrphanQuery, 'marker'>): Promise<void> {
+  for (const node of query.podmanNodes ?? []) {
+    const { stdout } = await run('podman', ['ps', '--all', '--quiet', '--filter', `label=io.openscheduler.node=${node}`], { env: PODMAN_ENV }).catch(() => ({ stdout: '' }));
+    // one id per call: podman 4.3 removes nothing when one of several is gone meanwhile
+    for (const id of stdout.split('\n').filter((l) => l.trim() !== '')) await run('podman', ['rm', '--force', '--time', '0', id.trim()], { env: PODMAN_ENV }).catch(() => undefined);
+  }
+  for (const node of query.incusNodes ?? []) {
+    for (const i of await incusInstancesOf(node).catch(() => [])) await incus(['delete', '--force', i.name]).catch(() => undefined);
+  }
 }
 
 /**
@@ -376,5 +454,224 @@ export function nodeReady(target: () => Target, name: string, timeoutMs = 60_000
 export async function readBack(history: History, target: () => Target, final: FinalState): Promise<void> {
   for (const job of final.jobs) {
     await history.call('reader', 'get', jobKey(job), () => request(target(), 'GET', `${JOBS_API}/namespaces/${job.metadata.namespace ?? 'default'}/jobs/${job.metadata.name}`, undefined, 10_000));
+  }
+}
+
+// ---- the fixture of the kill tests ----------------------------------------------------------
+// startFaultRun: the book-keeping every fault test repeats (temporary dir, task marker, history,
+// recorders, the final check, clean-up). startFaultCluster adds what the kill tests run on: a
+// store (SQLite, one etcd, or a 3-member etcd cluster), one restartable server and agents.
+
+export interface FaultRunOptions {
+  /** Short id of the test (e.g. `ks-sqlite`): names its temporary dir, task marker and etcd prefix. */
+  readonly name: string;
+  /** Nodes whose podman containers belong to the test: orphans when left after recovery, removed at dispose. */
+  readonly podmanNodes?: readonly string[];
+  /** The same for incus instances. */
+  readonly incusNodes?: readonly string[];
+}
+
+export interface VerifyOptions {
+  /** The server the final state is read from. */
+  readonly target: () => Target;
+  /** The jobs the test owns (for the phantom check), by key `default/NAME`. */
+  readonly owned: (key: string) => boolean;
+  /** How long the jobs may take to end. */
+  readonly settleMs: number;
+  /** Which task samples count for checkNoConcurrentTasks (default all). */
+  readonly tasksExclusiveDuring?: (at: number) => boolean;
+  /** Runs once the recorders stopped, before the final read (e.g. waits for servers to converge). */
+  readonly beforeFinalRead?: () => Promise<void>;
+  /** Where each job is read back once more (recorded); default `target`. */
+  readonly readBackFrom?: () => Target;
+}
+
+export interface Verification {
+  readonly final: FinalState;
+  readonly orphans: readonly Orphan[];
+  /** summarize() of the run, with the watcher's event count when there is one. */
+  readonly summary: string;
+  /** checkAll over the history, the final state and the orphans: assertNoViolations fails on any. */
+  readonly violations: readonly Violation[];
+  /** From verify() until every job had ended (or settleMs ran out). */
+  readonly settledMs: number;
+}
+
+export interface FaultRun {
+  readonly work: string;
+  /** Every task carries the argument `MARKER=NAME` (markedJob, gatedJob): the sampler and the orphan check look for it. */
+  readonly marker: string;
+  readonly history: History;
+  /** Samples the live tasks into the history until verify/dispose: processes by marker, or `source`; every 250 ms unless told. */
+  sampleTasks(source?: () => Promise<Map<string, string[]>>, intervalMs?: number): void;
+  /** Records a watcher of the default namespace's jobs until verify/dispose. */
+  watch(target: () => Target): Watcher;
+  /** startLoad into this history, stopped at verify/dispose. */
+  load(options: Omit<LoadOptions, 'history'>): Load;
+  /** Runs `cleanup` at dispose (last registered first), after the recorders stopped. */
+  defer(cleanup: () => Promise<unknown>): void;
+  /**
+   * After recovery: waits for the jobs to end, looks for orphans (one reconcile period plus a
+   * margin), stops the recorders, reads the final state and reads each job back, runs checkAll.
+   */
+  verify(options: VerifyOptions): Promise<Verification>;
+  /** Stops everything (recorders, then the deferred clean-ups), kills what carries the marker, removes the test's containers and dir. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+export async function startFaultRun(options: FaultRunOptions): Promise<FaultRun> {
+  const work = await mkdtemp(join(tmpdir(), `os-faults-${options.name}-`));
+  const marker = `os-faults-${options.name}-${process.pid}`;
+  const history = new History();
+  const recorders: Array<{ stop(): Promise<void> }> = [];
+  const cleanups: Array<() => Promise<unknown>> = [];
+  let watcher: Watcher | undefined;
+  /** Stops every recorder, even when one fails; then throws the first failure. */
+  const stopRecorders = async (): Promise<void> => {
+    const results = await Promise.allSettled(recorders.splice(0).map((r) => r.stop()));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+  const track = <T extends { stop(): Promise<void> }>(recorder: T): T => {
+    recorders.push(recorder);
+    return recorder;
+  };
+  let disposing: Promise<void> | undefined;
+  return {
+    work,
+    marker,
+    history,
+    sampleTasks: (source, intervalMs) => void track(startTaskSampler(history, source ?? marker, intervalMs)),
+    watch: (target) => (watcher = track(startWatcher(history, target, `${JOBS_API}/namespaces/default/jobs`))),
+    load: (load) => track(startLoad({ ...load, history })),
+    defer: (cleanup) => void cleanups.push(cleanup),
+    verify: async (verify) => {
+      const started = Date.now();
+      await settle(history, verify.target, verify.settleMs);
+      const settledMs = Date.now() - started;
+      const orphans = await orphansAfterRecovery({ marker, podmanNodes: options.podmanNodes, incusNodes: options.incusNodes });
+      await stopRecorders();
+      await verify.beforeFinalRead?.();
+      const final = await readFinalState(verify.target);
+      await readBack(history, verify.readBackFrom ?? verify.target, final);
+      const violations = checkAll(history, final, { orphans, owned: verify.owned, tasksExclusiveDuring: verify.tasksExclusiveDuring });
+      const summary = `${summarize(history, final)}${watcher ? `; watch events ${watcher.events()}` : ''}`;
+      return { final, orphans, summary, violations, settledMs };
+    },
+    dispose: () =>
+      (disposing ??= (async () => {
+        // every step runs even when an earlier one failed; the first failure is thrown at the end
+        const failures: unknown[] = [];
+        const step = async (fn: () => Promise<unknown>): Promise<void> => {
+          try {
+            await fn();
+          } catch (err) {
+            failures.push(err);
+          }
+        };
+        await step(stopRecorders);
+        for (const cleanup of cleanups.splice(0).reverse()) await step(cleanup);
+        await step(() => killProcessesWith(marker));
+        await step(() => removeContainersOf(options));
+        await step(() => rm(work, { recursive: true, force: true }));
+        if (failures.length > 0) throw failures[0];
+      })()),
+  };
+}
+
+export interface FaultClusterOptions extends FaultRunOptions {
+  /** `sqlite`: the server's embedded store; `etcd`: one etcd; `etcd-cluster`: a 3-member etcd cluster. */
+  readonly store: 'sqlite' | 'etcd' | 'etcd-cluster';
+  /** Agents (node names) started, and Ready, before startFaultCluster resolves; more with startAgent. */
+  readonly agents?: readonly string[];
+  /** More flags of every agent, after the suite's (label node=NAME, FAST_AGENT_ARGS). */
+  readonly agentArgs?: readonly string[];
+  /** More environment of every agent. */
+  readonly agentEnv?: Readonly<Record<string, string>>;
+  /** Record a watcher of the jobs (default true). */
+  readonly watch?: boolean;
+  /** Sample the live tasks: by marker (true, the default), with a source of one's own (e.g. liveContainers), or not at all. */
+  readonly sampleTasks?: boolean | (() => Promise<Map<string, string[]>>);
+  /** How often; default 250 ms. */
+  readonly sampleIntervalMs?: number;
+}
+
+export interface FaultCluster extends Omit<FaultRun, 'verify'> {
+  readonly server: RestartableServer;
+  /** With `store: 'etcd'`. */
+  readonly etcd: EtcdProcess | undefined;
+  /** With `store: 'etcd-cluster'`. */
+  readonly etcdCluster: EtcdCluster | undefined;
+  /** The server's REST endpoint and admin token (the same across its restarts). */
+  readonly target: () => Target;
+  /** The current process of the agent of `node`. */
+  agent(node: string): AgentProcess;
+  /** Starts the agent of `node` (again, on its data dir: it keeps its node token); waits until Ready unless waitReady is false. */
+  startAgent(node: string, options?: { readonly waitReady?: boolean; readonly extraArgs?: readonly string[] }): Promise<AgentProcess>;
+  /** FaultRun.verify, reading from the server by default. */
+  verify(options: Omit<VerifyOptions, 'target'> & { readonly target?: () => Target }): Promise<Verification>;
+}
+
+/** A store, one restartable server (FAST_NODE_ARGS), agents, the recorders: see FaultClusterOptions. dispose() ends all of it. */
+export async function startFaultCluster(options: FaultClusterOptions): Promise<FaultCluster> {
+  const faultRun = await startFaultRun(options);
+  const { work, defer } = faultRun;
+  try {
+    let etcd: EtcdProcess | undefined;
+    let etcdCluster: EtcdCluster | undefined;
+    if (options.store === 'etcd') {
+      const e = (etcd = await startEtcd());
+      defer(() => e.stop());
+    } else if (options.store === 'etcd-cluster') {
+      const c = (etcdCluster = await startEtcdCluster({ members: 3 }));
+      defer(() => c.stop());
+    }
+    const endpoints = etcd ? [etcd.endpoint] : etcdCluster?.endpoints;
+    const server = await startRestartableServer(join(work, 'server'), {
+      ...(endpoints ? { store: { etcdEndpoints: endpoints, etcdPrefix: `/faults-${options.name}-${process.pid}` } } : {}),
+      extraArgs: FAST_NODE_ARGS,
+    });
+    defer(() => server.stop());
+    const target = (): Target => server.target();
+    const agents = new Map<string, AgentProcess>();
+    defer(async () => {
+      for (const agent of agents.values()) {
+        agent.kill('SIGCONT'); // in case the test paused it
+        await agent.stop();
+      }
+    });
+    const startAgent: FaultCluster['startAgent'] = async (node, agentOptions = {}) => {
+      const agent = await startAgentProcess({
+        grpcAddress: server.current().grpcAddress,
+        tokenFile: server.current().joinTokenPath,
+        nodeName: node,
+        dataDir: join(work, `agent-${node}`),
+        extraArgs: ['--labels', `node=${node}`, ...FAST_AGENT_ARGS, ...(options.agentArgs ?? []), ...(agentOptions.extraArgs ?? [])],
+        ...(options.agentEnv ? { env: options.agentEnv } : {}),
+      });
+      agents.set(node, agent);
+      if (agentOptions.waitReady !== false) await nodeReady(target, node);
+      return agent;
+    };
+    for (const node of options.agents ?? []) await startAgent(node);
+    if (options.sampleTasks !== false) faultRun.sampleTasks(typeof options.sampleTasks === 'function' ? options.sampleTasks : undefined, options.sampleIntervalMs);
+    if (options.watch !== false) faultRun.watch(target);
+    return {
+      ...faultRun,
+      server,
+      etcd,
+      etcdCluster,
+      target,
+      agent: (node) => {
+        const agent = agents.get(node);
+        if (agent === undefined) throw new Error(`no agent ${node} was started`);
+        return agent;
+      },
+      startAgent,
+      verify: (verify) => faultRun.verify({ ...verify, target: verify.target ?? target }),
+    };
+  } catch (err) {
+    await faultRun.dispose();
+    throw err;
   }
 }
