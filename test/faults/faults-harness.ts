@@ -675,3 +675,14 @@ export async function startFaultCluster(options: FaultClusterOptions): Promise<F
     throw err;
   }
 }
+
+/**
+ * The jobs (named `prefix`...) that did not succeed, described: none may. The fault tests' jobs
+ * all exit 0 and allow no retry, so a fault that failed or dead-lettered one (instead of
+ * re-queueing it as NodeLost) shows here.
+ */
+export function jobsNotSucceeded(final: FinalState, prefix: string): string[] {
+  return final.jobs
+    .filter((job) => job.metadata.name.startsWith(prefix) && job.status?.phase !== 'Succeeded')
+    .map((job) => `${job.metadata.name}: ${String(job.status?.phase)} ${String(job.status?.reason)}: ${String(job.status?.message)} ${JSON.stringify(job.status?.recentAttempts)}`);
+}

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { waitFor } from '../harness/e2e.js';
-import { liveTasks, markedJob, startFaultCluster, type FaultCluster } from './faults-harness.js';
+import { type FaultCluster, jobsNotSucceeded, liveTasks, markedJob, startFaultCluster } from './faults-harness.js';
 import { assertNoViolations } from './history.js';
 
 const JOBS = 60;
@@ -31,9 +31,10 @@ void describe('fault: kill -9 of etcd under load', () => {
       await load.done;
       assert.ok(load.acknowledged() >= JOBS / 4);
 
-      const { summary, violations } = await c.verify({ settleMs: 240_000, owned: (key) => key.startsWith('default/ke-') });
+      const { final, summary, violations } = await c.verify({ settleMs: 240_000, owned: (key) => key.startsWith('default/ke-') });
       console.log(`kill -9 etcd: ${summary}`);
       assertNoViolations(violations);
+      assert.deepEqual(jobsNotSucceeded(final, 'ke-'), [], 'a fault must not fail a job');
     } finally {
       await c?.dispose();
     }
