@@ -392,6 +392,23 @@ void describe('watch cache', () => {
   });
 });
 
+/** A subscriber that records the revisions it gets, the size of each deliver() batch and its failures. */
+function subscriberRecorder(): WatchSubscriber & { revisions: number[]; batches: number[]; failures: unknown[] } {
+  const revisions: number[] = [];
+  const batches: number[] = [];
+  const failures: unknown[] = [];
+  return {
+    revisions,
+    batches,
+    failures,
+    deliver: (events: readonly CachedEvent[]) => {
+      batches.push(events.length);
+      revisions.push(...events.map((event) => event.revision));
+    },
+    fail: (err: unknown) => void failures.push(err),
+  };
+}
+
 void describe('WatchCache on a SQLite store', () => {
   let dir: string;
   let store: SqliteStore;
@@ -412,16 +429,7 @@ void describe('WatchCache on a SQLite store', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const recorder = (): WatchSubscriber & { revisions: number[]; failures: unknown[] } => {
-    const revisions: number[] = [];
-    const failures: unknown[] = [];
-    return {
-      revisions,
-      failures,
-      deliver: (event: CachedEvent) => void revisions.push(event.revision),
-      fail: (err: unknown) => void failures.push(err),
-    };
-  };
+  const recorder = subscriberRecorder;
 
   void it('serves a join inside its buffer from the buffer, then live, each change once; refuses older revisions', async () => {
     const revs: number[] = [];
@@ -476,5 +484,89 @@ void describe('WatchCache on a SQLite store', () => {
     }
     assert.equal(stopped, 1);
     assert.equal(cache.covers(first), false);
+  });
+
+  void it('hands the changes of one event-loop turn over as one batch', async () => {
+    const from = (await store.currentRevision()) + 1;
+    const cache = new WatchCache({ collection, prefix: '/things/', fromRevision: from, capacity: 100 });
+    const a = recorder();
+    const unsubscribe = cache.subscribe(a, from)!;
+    // Puts issued in one turn share one commit, hence one store-watch batch.
+    const revs = (await Promise.all([0, 1, 2, 3, 4].map((i) => store.put(`/things/batch${i}`, 'v')))).map((r) => r.revision);
+    await until(() => a.revisions.length === 5, 5000, () => `a: ${a.revisions.join(',')}`);
+    assert.deepEqual(a.revisions, revs);
+    assert.deepEqual(a.batches, [5]);
+    const late = recorder();
+    const unsubscribeLate = cache.subscribe(late, revs[2]!)!;
+    assert.deepEqual(late.batches, [3], 'the buffered ones as one batch');
+    unsubscribe();
+    unsubscribeLate();
+    await cache.done;
+  });
+});
+
+/** A store whose watch yields the batches a test pushes (to control when changes arrive). */
+class HandFedWatch {
+  private readonly batches: WatchEvent[][] = [];
+  private wake: (() => void) | undefined;
+
+  push(...batch: WatchEvent[]): void {
+    this.batches.push(batch);
+    this.wake?.();
+  }
+
+  readonly store = {
+    watch: (_prefix: string, options: WatchOptions = {}): AsyncIterable<WatchEvent[]> => {
+      const { signal } = options;
+      const next = async (): Promise<IteratorResult<WatchEvent[]>> => {
+        while (this.batches.length === 0 && !signal?.aborted) {
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            signal?.addEventListener('abort', () => resolve(), { once: true });
+          });
+        }
+        return signal?.aborted ? { done: true, value: undefined } : { done: false, value: this.batches.shift()! };
+      };
+      return { [Symbol.asyncIterator]: () => ({ next }) };
+    },
+  } as unknown as Store;
+}
+
+const put = (key: string, revision: number): WatchEvent => ({ type: 'put', kv: { key, value: 'v', createRevision: revision, modRevision: revision, version: 1 } });
+
+void describe('WatchCache batching (hand-fed store watch)', () => {
+  void it('gives a subscriber that joins while changes wait for the end of the turn each change once, from its revision', async () => {
+    const fed = new HandFedWatch();
+    const collection: WatchCollection = {
+      store: fed.store,
+      resource: { group: '', plural: 'things', kind: 'Thing' },
+      apiVersion: 'v1',
+      prefix: '/things/',
+      decode: (kv) => ({ apiVersion: 'v1', kind: 'Thing', metadata: { name: kv.key, resourceVersion: String(kv.modRevision) } }) as ApiObject,
+    };
+    const cache = new WatchCache({ collection, prefix: '/things/', fromRevision: 10, capacity: 3 });
+    const early = subscriberRecorder();
+    cache.subscribe(early, 10);
+    fed.push(put('/things/a', 10), put('/things/b', 11));
+    fed.push(put('/things/c', 12));
+    // Let the store-watch batches arrive (microtasks), but not the end of the turn (setImmediate).
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    const joined = subscriberRecorder();
+    cache.subscribe(joined, 11);
+    assert.deepEqual(early.revisions, [], 'nothing handed over before the end of the turn');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(early.revisions, [10, 11, 12]);
+    assert.deepEqual(early.batches, [3], 'both store batches of the turn in one');
+    assert.deepEqual(joined.revisions, [11, 12]);
+    fed.push(put('/things/d', 13), put('/things/e', 14));
+    await until(() => early.revisions.length === 5, 5000, () => `early: ${early.revisions.join(',')}`);
+    assert.deepEqual(joined.revisions, [11, 12, 13, 14]);
+    assert.equal(cache.oldestRevision, 12, 'capacity 3: 12, 13 and 14 are buffered');
+    const late = subscriberRecorder();
+    cache.subscribe(late, 12);
+    assert.deepEqual(late.revisions, [12, 13, 14]);
+    assert.deepEqual([...early.failures, ...joined.failures, ...late.failures], []);
+    cache.stop();
+    await cache.done;
   });
 });

@@ -15,7 +15,9 @@
 // the collection's shared buffer is fed by ONE store watch of the whole collection (started with
 // the first such stream at its start revision, stopped when the last one leaves); each change is
 // decoded once and its plain JSON line encoded once for all streams. A stream starting before the
-// buffer gets a store watch of its own (same delivery code, nothing shared). Each stream queues
+// buffer gets a store watch of its own (same delivery code, nothing shared). The cache hands over
+// the changes of one event-loop turn as a batch, and a stream writes a batch's lines with one
+// write (one socket write per stream per turn, however many changes). Each stream queues
 // what its socket cannot take yet; one that falls more than maxQueuedEvents/maxQueuedBytes behind
 // is ended with an ERROR 410 (the client relists), so a slow client never holds up the others.
 import type { Response } from 'express';
@@ -183,8 +185,11 @@ export class WatchHub {
 
 /** One client's stream: writes what the socket takes, queues the rest (bounded). */
 class WatchStream implements WatchSubscriber {
+  /** Chunks (one or more lines each) waiting for the socket, and how many lines each holds. */
   private readonly queue: Buffer[] = [];
+  private readonly queuedCounts: number[] = [];
   private queuedBytes = 0;
+  private queuedEvents = 0;
   /** The initial ADDEDs are out and the response is not waiting for 'drain': lines go straight to it. */
   private ready = false;
   private bookmarkDue = false;
@@ -246,12 +251,20 @@ class WatchStream implements WatchSubscriber {
     return this.finished;
   }
 
-  deliver(event: CachedEvent): void {
+  /** The batch's lines go out in one chunk (also when a line fails to encode: those before it). */
+  deliver(events: readonly CachedEvent[]): void {
     if (this.ended) return;
-    this.lastRevision = event.revision;
-    if (!event.key.startsWith(this.request.prefix)) return;
-    const line = this.lineFor(event);
-    if (line !== undefined) this.send(line);
+    const lines: Buffer[] = [];
+    try {
+      for (const event of events) {
+        this.lastRevision = event.revision;
+        if (!event.key.startsWith(this.request.prefix)) continue;
+        const line = this.lineFor(event);
+        if (line !== undefined) lines.push(line);
+      }
+    } finally {
+      if (lines.length > 0) this.send(lines.length === 1 ? lines[0]! : Buffer.concat(lines), lines.length);
+    }
   }
 
   fail(err: unknown): void {
@@ -290,16 +303,19 @@ class WatchStream implements WatchSubscriber {
     return Buffer.from(`${JSON.stringify({ type, object: render === undefined ? obj : render(obj) })}\n`);
   }
 
-  private send(line: Buffer): void {
+  /** `chunk` holds `events` lines. */
+  private send(chunk: Buffer, events: number): void {
     if (this.ready && this.queue.length === 0) {
-      this.write(line);
+      this.write(chunk);
       return;
     }
-    this.queue.push(line);
-    this.queuedBytes += line.length;
+    this.queue.push(chunk);
+    this.queuedCounts.push(events);
+    this.queuedBytes += chunk.length;
+    this.queuedEvents += events;
     const { maxQueuedEvents, maxQueuedBytes } = this.limits;
-    if (this.queue.length > maxQueuedEvents || this.queuedBytes > maxQueuedBytes) {
-      const behind = `${this.queue.length} events (${this.queuedBytes} bytes)`;
+    if (this.queuedEvents > maxQueuedEvents || this.queuedBytes > maxQueuedBytes) {
+      const behind = `${this.queuedEvents} events (${this.queuedBytes} bytes)`;
       this.options.logger.info('watch too slow: ended', { prefix: this.request.prefix, behind });
       this.end(
         expired(
@@ -313,9 +329,10 @@ class WatchStream implements WatchSubscriber {
   private readonly flush = (): void => {
     this.ready = true;
     while (this.ready && this.queue.length > 0) {
-      const line = this.queue.shift()!;
-      this.queuedBytes -= line.length;
-      this.write(line);
+      const chunk = this.queue.shift()!;
+      this.queuedBytes -= chunk.length;
+      this.queuedEvents -= this.queuedCounts.shift()!;
+      this.write(chunk);
     }
     if (!this.ready || this.ended) return;
     if (this.endAfterQueue !== undefined) {
@@ -368,7 +385,9 @@ class WatchStream implements WatchSubscriber {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.queue.length = 0;
+    this.queuedCounts.length = 0;
     this.queuedBytes = 0;
+    this.queuedEvents = 0;
     const { res } = this;
     res.off('close', this.onGone);
     res.off('drain', this.flush);
