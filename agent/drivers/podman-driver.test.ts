@@ -1,4 +1,4 @@
-// The podman driver against the real podman of this machine (CONTAINERS_CONF=/tmp/pm/containers.conf,
+// The podman driver against the real podman of this machine (the project's config/podman/containers.conf,
 // image localhost/busybox:test). Every container a test makes carries a node label holding
 // process.pid; after() removes, by id, every container with those labels.
 import assert from 'node:assert/strict';
@@ -6,12 +6,13 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { containersConf } from '../../test/harness/runtimes.js';
 import { describeDriverConformance, OutputCollector } from './driver-conformance.js';
 import { ContainerRemover, PodmanCli } from './podman-cli.js';
 import { containerNameOf, PODMAN_LABELS, PodmanDriver, type PodmanDriverOptions, podmanRunArgs, validatePodmanTask } from './podman-driver.js';
 import { DriverError, InvalidTaskConfigError, type TaskConfig, TaskRecoveryError, TaskStartError, taskIdOf } from './task-driver.js';
 
-const CONTAINERS_CONF = '/tmp/pm/containers.conf';
+const CONTAINERS_CONF = containersConf();
 const IMAGE = 'localhost/busybox:test';
 const cli = new PodmanCli({ podmanPath: 'podman', containersConf: CONTAINERS_CONF, timeoutMs: 60_000 });
 
