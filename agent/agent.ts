@@ -52,6 +52,7 @@ import {
   DesiredState,
   type DriverInfo,
   EventType,
+  type HeartbeatRequest,
   type Resources,
 } from '../api/proto/gen/openscheduler/agent/v1/agent.generated.js';
 import { type Clock, sleep, systemClock, type Timer } from '../controllers/runtime/clock.js';
@@ -168,6 +169,8 @@ const JOB_UID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const DEFAULT_HEARTBEAT_SECONDS = 10;
 const DEFAULT_LEASE_TTL_SECONDS = 30;
 const DEFAULT_ORPHAN_SWEEP_INTERVAL_MS = 30_000;
+/** How long a shutting-down agent waits for the control plane to mark its node not Ready. */
+const SHUTDOWN_ANNOUNCE_TIMEOUT_MS = 3_000;
 /** How many finished attempts (per job uid: the highest) are remembered, to ignore late events for them. */
 const MAX_FINISHED_REMEMBERED = 10_000;
 
@@ -279,6 +282,8 @@ export class Agent {
   private closing = false;
   private detaching = false;
   private registered = false;
+  /** Some registration succeeded in this process (the node exists on the control plane). */
+  private everRegistered = false;
   /** The last register or heartbeat call succeeded. */
   private contactOk = false;
   /** "driver/result" -> count. */
@@ -364,6 +369,7 @@ export class Agent {
         const heartbeatMs = await this.register(signal);
         if (heartbeatMs === undefined) break;
         this.registered = true;
+        this.everRegistered = true;
         try {
           await this.runSession(heartbeatMs, signal);
         } finally {
@@ -473,10 +479,7 @@ export class Agent {
       if (signal.aborted) return;
       if (this.clock.now() >= this.nextFingerprintAt) await this.refreshFingerprints();
       try {
-        await this.client.heartbeat(
-          { nodeName: this.options.nodeName, allocatable: this.capacity, drivers: this.advertised(), runningAttempts: this.runningAttempts() },
-          signal,
-        );
+        await this.client.heartbeat(this.heartbeatRequest(), signal);
         if (failures > 0) this.logger.info('heartbeats succeed again', { server: this.client.address, failures });
         failures = 0;
         this.noteContact();
@@ -493,6 +496,31 @@ export class Agent {
         this.logger.warn('heartbeat failed', { server: this.client.address, code: status[code], error: errorMessage(err), failures });
       }
       if (!(await sleep(this.clock, intervalMs, signal))) return;
+    }
+  }
+
+  /** shuttingDown from the moment shutdown() begins, so that no heartbeat makes the node Ready again. */
+  private heartbeatRequest(): HeartbeatRequest {
+    return {
+      nodeName: this.options.nodeName,
+      allocatable: this.capacity,
+      drivers: this.advertised(),
+      runningAttempts: this.runningAttempts(),
+      shuttingDown: this.closing && this.shutdownMode === 'stop',
+    };
+  }
+
+  /**
+   * Tells the control plane, before the tasks are stopped, that this node goes away (Ready=False),
+   * so that the jobs re-queued by the stops are not placed here again. Best effort, bounded.
+   */
+  private async announceShutdown(): Promise<void> {
+    if (!this.everRegistered) return;
+    const timeout = AbortSignal.timeout(SHUTDOWN_ANNOUNCE_TIMEOUT_MS);
+    try {
+      await this.client.heartbeat(this.heartbeatRequest(), timeout);
+    } catch (err) {
+      this.logger.warn('could not mark the node not Ready before stopping its tasks; they may be placed here again until the node is lost', { error: errorMessage(err) });
     }
   }
 
@@ -950,6 +978,7 @@ export class Agent {
     this.sweepTimer?.cancel();
     this.sweepTimer = undefined;
     if (this.shutdownMode === 'stop') {
+      await this.announceShutdown();
       const uids = new Set([...this.attempts.values()].map((a) => a.uid).concat([...this.chains.keys()]));
       await Promise.all(
         [...uids].map((uid) =>

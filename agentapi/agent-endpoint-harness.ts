@@ -112,7 +112,7 @@ export const register = (h: Harness, token: string | undefined, request: Partial
   unary(h.client.register.bind(h.client) as Unary<RegisterRequest, RegisterResponse>, registerRequest(request), auth(token));
 
 export const heartbeat = (h: Harness, token: string | undefined, request: Partial<HeartbeatRequest>): Promise<unknown> =>
-  unary(h.client.heartbeat.bind(h.client) as Unary<HeartbeatRequest, unknown>, { nodeName: '', drivers: [], runningAttempts: [], ...request }, auth(token));
+  unary(h.client.heartbeat.bind(h.client) as Unary<HeartbeatRequest, unknown>, { nodeName: '', drivers: [], runningAttempts: [], shuttingDown: false, ...request }, auth(token));
 
 export const reportStatus = (h: Harness, token: string | undefined, request: Partial<StatusReport>): Promise<StatusAck> =>
   unary(h.client.reportStatus.bind(h.client) as Unary<StatusReport, StatusAck>, { nodeName: '', jobUid: '', attempt: 0, sequence: 0, state: 0, signal: '', reason: '', message: '', ...request }, auth(token));

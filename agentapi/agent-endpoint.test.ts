@@ -197,6 +197,24 @@ void describe('AgentEndpoint', { timeout: 60_000 }, () => {
       await h.store.delete(`${NODES_PREFIX}node-a`, { ifRevision: current?.revision });
       await expectCode(heartbeat(h, tokenA, { nodeName: 'node-a', drivers: [{ name: 'podman', healthy: true, detail: '' }] }), grpc.status.NOT_FOUND, /call Register/);
     });
+
+    void it('a heartbeat with shuttingDown makes the node not Ready (AgentShuttingDown) until it registers again', async () => {
+      await register(h, tokenA, { nodeName: 'node-a' });
+      const ready = (n: Awaited<ReturnType<typeof readNode>>) => n?.node.status?.conditions?.find((c) => c.type === 'Ready');
+      assert.equal(ready(await readNode(h, 'node-a'))?.status, 'True');
+      const drivers = [{ name: 'process', healthy: true, detail: '' }];
+      await heartbeat(h, tokenA, { nodeName: 'node-a', drivers, shuttingDown: true });
+      const down = ready(await readNode(h, 'node-a'));
+      assert.equal(down?.status, 'False');
+      assert.equal(down?.reason, 'AgentShuttingDown');
+      assert.ok(await h.store.get(nodeLeaseKey('node-a')), 'the lease is kept');
+      await heartbeat(h, tokenA, { nodeName: 'node-a', drivers, shuttingDown: true });
+      assert.equal(ready(await readNode(h, 'node-a'))?.status, 'False', 'still not Ready');
+      await register(h, tokenA, { nodeName: 'node-a' });
+      const back = ready(await readNode(h, 'node-a'));
+      assert.equal(back?.status, 'True');
+      assert.equal(back?.reason, 'AgentReady');
+    });
   });
 
   void describe('lease renewal', () => {

@@ -16,8 +16,11 @@
 //   KeyValue.lease and keeps it alive; when the key or its lease is gone (expired, or another
 //   server process held it) a new lease is granted and the key put on it (ifAbsent/ifRevision,
 //   so concurrent renewals leave one lease).
+// - A heartbeat with shuttingDown writes Ready=False, reason AgentShuttingDown (the scheduler
+//   places nothing new there; the agent then stops its tasks, which end NodeLost and are
+//   re-queued); the next Register makes it Ready again. The lease is kept as usual.
 // - Heartbeat renews the lease and writes the Node status only when needed: the drivers or
-//   allocatable changed, Ready is not True, the lease had to be re-created, or lastHeartbeatTime
+//   allocatable changed, shuttingDown changed, Ready is not True, the lease had to be re-created, or lastHeartbeatTime
 //   is older than heartbeatWriteIntervalMs (default 60 s). What was last written is remembered
 //   per node in memory, so an unchanged heartbeat costs one store read (the lease key) and one
 //   keepAlive, and no write. An empty drivers list or an absent allocatable leaves the stored
@@ -41,6 +44,8 @@ import { checkAgentVersion, checkDrivers, checkLabels, checkNodeName, checkResou
 /** Lists the label keys the agent set, comma-separated (so that keys it stops sending are removed). */
 export const AGENT_LABELS_ANNOTATION = 'openscheduler.io/agent-labels';
 export const AGENT_READY_REASON = 'AgentReady';
+/** Ready=False written for a heartbeat with shuttingDown: nothing new is placed on the node until it registers again. */
+export const AGENT_SHUTTING_DOWN_REASON = 'AgentShuttingDown';
 export const DEFAULT_HEARTBEAT_WRITE_INTERVAL_MS = 60_000;
 const CONFLICT_RETRIES = 5;
 
@@ -238,18 +243,19 @@ function healthyDrivers(drivers: RegisterRequest['drivers']): string[] {
 }
 
 /** What a heartbeat reports that may need a write. */
-function heartbeatDigest(request: Pick<HeartbeatRequest, 'allocatable' | 'drivers'>): string {
-  return JSON.stringify([request.allocatable ?? null, request.drivers.map((d) => [d.name, d.healthy])]);
+function heartbeatDigest(request: Pick<HeartbeatRequest, 'allocatable' | 'drivers'> & { readonly shuttingDown?: boolean }): string {
+  return JSON.stringify([request.allocatable ?? null, request.drivers.map((d) => [d.name, d.healthy]), request.shuttingDown === true]);
 }
 
-function readyCondition(previous: readonly Condition[] | undefined, now: string): Condition[] {
+function readyCondition(previous: readonly Condition[] | undefined, now: string, shuttingDown = false): Condition[] {
   const old = previous?.find((c) => c.type === READY_CONDITION);
+  const status = shuttingDown ? 'False' : 'True';
   const ready: Condition = {
     type: READY_CONDITION,
-    status: 'True',
-    reason: AGENT_READY_REASON,
-    message: 'the agent holds its lease and posts heartbeats',
-    lastTransitionTime: old?.status === 'True' && old.lastTransitionTime !== undefined ? old.lastTransitionTime : now,
+    status,
+    reason: shuttingDown ? AGENT_SHUTTING_DOWN_REASON : AGENT_READY_REASON,
+    message: shuttingDown ? 'the agent is shutting down; nothing new is placed here until it registers again' : 'the agent holds its lease and posts heartbeats',
+    lastTransitionTime: old?.status === status && old.lastTransitionTime !== undefined ? old.lastTransitionTime : now,
     lastHeartbeatTime: now,
   };
   return [...(previous ?? []).filter((c) => c.type !== READY_CONDITION), ready];
@@ -316,17 +322,19 @@ function agentLabels(
 
 function heartbeatStatus(previous: NodeStatus | undefined, request: HeartbeatRequest, nowMs: number): NodeStatus {
   const now = rfc3339(nowMs);
-  const status: NodeStatus = { ...previous, conditions: readyCondition(previous?.conditions, now), lastHeartbeatTime: now };
+  const status: NodeStatus = { ...previous, conditions: readyCondition(previous?.conditions, now, request.shuttingDown), lastHeartbeatTime: now };
   if (request.allocatable !== undefined) status.allocatable = quantities(request.allocatable);
   if (request.drivers.length > 0) status.drivers = healthyDrivers(request.drivers);
   return status;
 }
 
-/** True when nothing but heartbeat times differs and the node is Ready. */
+/** True when nothing but heartbeat times differs and the node is and stays Ready. */
 function sameObservedState(before: NodeStatus | undefined, after: NodeStatus): boolean {
   const ready = before?.conditions?.find((c) => c.type === READY_CONDITION);
+  const readyAfter = after.conditions?.find((c) => c.type === READY_CONDITION);
   return (
     ready?.status === 'True' &&
+    readyAfter?.status === 'True' &&
     JSON.stringify(before?.allocatable ?? null) === JSON.stringify(after.allocatable ?? null) &&
     JSON.stringify(before?.drivers ?? []) === JSON.stringify(after.drivers ?? [])
   );

@@ -233,7 +233,7 @@ void describe('container jobs end to end (podman, incus)', () => {
     }
   });
 
-  void it('SIGTERM to the agent (default policy): container jobs are stopped within grace + 2 s and reported; no orphan left', async () => {
+  void it('SIGTERM to the agent (default policy): container jobs are stopped within grace + 2 s and reported; no orphan left; the jobs are re-queued, not placed on the node again', async () => {
     const agent = agents.at(-1)!;
     for (const driver of ['podman', 'incus'] as const) {
       const created = await createJob(server, containerJob(`term-${driver}`, driver, "trap 'echo got-term; exit 143' TERM; echo up; while :; do sleep 0.2; done", { killTimeoutSeconds: 3 }));
@@ -248,10 +248,17 @@ void describe('container jobs end to end (podman, incus)', () => {
     assert.deepEqual(await podmanContainersOf(node), [], 'no container left');
     assert.deepEqual(await incusInstancesOf(node), [], 'no instance left');
     for (const driver of ['podman', 'incus'] as const) {
+      // The agent marked its node not Ready (AgentShuttingDown) before stopping: the job ended its
+      // attempt NodeLost (no retry used) and waits for a node, not bound to this one again.
       const job = await getJob(server, `term-${driver}`);
-      const last = job?.status?.recentAttempts?.at(-1);
-      assert.ok(last?.endTime !== undefined, `term-${driver}: its end was reported: ${JSON.stringify(job?.status)}`);
-      assert.equal(last?.reason, 'Stopped', JSON.stringify(last));
+      const attempts = job?.status?.recentAttempts ?? [];
+      const nodeNow = await api(server, 'GET', `/apis/openscheduler.io/v1/nodes/${node}`);
+      assert.equal(attempts.length, 1, `term-${driver}: one attempt, not placed here again: ${JSON.stringify(job?.status)}; node conditions: ${JSON.stringify(nodeNow.body?.status?.conditions)}`);
+      assert.ok(attempts[0]?.endTime !== undefined, `term-${driver}: its end was reported: ${JSON.stringify(job?.status)}`);
+      assert.equal(attempts[0]?.reason, 'NodeLost', JSON.stringify(attempts[0]));
+      assert.match(attempts[0]?.message ?? '', /shutting down/);
+      assert.equal(job?.status?.phase, 'Pending', JSON.stringify(job?.status));
+      assert.equal(job?.status?.nodeLostRequeues, 1);
     }
   });
 

@@ -201,7 +201,7 @@ void describe('AgentService over gRPC on loopback', () => {
   void it('rejects a token acting for another node, and a missing token, with the gRPC codes of the contract', async () => {
     const call = (md: Metadata, nodeName: string): Promise<ServiceError> =>
       new Promise((resolve, reject) => {
-        client.heartbeat({ nodeName, drivers: [], runningAttempts: [] }, md, opts(), (err) => (err ? resolve(err) : reject(new Error('call succeeded'))));
+        client.heartbeat({ nodeName, drivers: [], runningAttempts: [], shuttingDown: false }, md, opts(), (err) => (err ? resolve(err) : reject(new Error('call succeeded'))));
       });
     const other = await call(withToken(TOKEN), 'node-2');
     assert.equal(other.code, status.PERMISSION_DENIED);

@@ -306,6 +306,11 @@ export interface HeartbeatRequest {
    * must be stopped (moved elsewhere while the node was away).
    */
   runningAttempts: AttemptRef[];
+  /**
+   * The agent is shutting down: the node is marked not Ready (reason AgentShuttingDown) so that
+   * nothing new is placed on it, until it registers again.
+   */
+  shuttingDown: boolean;
 }
 
 export interface HeartbeatResponse {
@@ -1115,7 +1120,7 @@ export const AttemptRef: MessageFns<AttemptRef> = {
 };
 
 function createBaseHeartbeatRequest(): HeartbeatRequest {
-  return { nodeName: "", allocatable: undefined, drivers: [], runningAttempts: [] };
+  return { nodeName: "", allocatable: undefined, drivers: [], runningAttempts: [], shuttingDown: false };
 }
 
 export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
@@ -1131,6 +1136,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     }
     for (const v of message.runningAttempts) {
       AttemptRef.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.shuttingDown !== false) {
+      writer.uint32(40).bool(message.shuttingDown);
     }
     return writer;
   },
@@ -1180,6 +1188,14 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
             message.runningAttempts.push(AttemptRef.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.shuttingDown = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1206,6 +1222,11 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
         : globalThis.Array.isArray(object?.running_attempts)
         ? object.running_attempts.map((e: any) => AttemptRef.fromJSON(e))
         : [],
+      shuttingDown: isSet(object.shuttingDown)
+        ? globalThis.Boolean(object.shuttingDown)
+        : isSet(object.shutting_down)
+        ? globalThis.Boolean(object.shutting_down)
+        : false,
     };
   },
 
@@ -1223,6 +1244,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     if (message.runningAttempts?.length) {
       obj.runningAttempts = message.runningAttempts.map((e) => AttemptRef.toJSON(e));
     }
+    if (message.shuttingDown !== false) {
+      obj.shuttingDown = message.shuttingDown;
+    }
     return obj;
   },
 
@@ -1237,6 +1261,7 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
       : undefined;
     message.drivers = object.drivers?.map((e) => DriverInfo.fromPartial(e)) || [];
     message.runningAttempts = object.runningAttempts?.map((e) => AttemptRef.fromPartial(e)) || [];
+    message.shuttingDown = object.shuttingDown ?? false;
     return message;
   },
 };
