@@ -27,8 +27,8 @@ import { startEtcd, type EtcdProcess } from './harness/etcd.js';
 import { startServerProcess, type ServerProcess } from './harness/server.js';
 
 const STORES = ['sqlite', 'etcd'] as const;
-/** Short node timings so that a lost node is noticed within seconds. */
-const FAST_NODE_ARGS = ['--node-lease-ttl', '3s', '--node-grace-period', '3s'];
+/** Short node timings so that a lost node is noticed within seconds (a 5 s lease: a 2-core machine under load can stall an agent for 3 s). */
+const FAST_NODE_ARGS = ['--node-lease-ttl', '5s', '--node-grace-period', '3s'];
 
 for (const storeKind of STORES) {
   void describe(`running jobs end to end (${storeKind})`, () => {
