@@ -98,7 +98,9 @@ function answerHeap(): void {
 }
 
 async function runServer(flags: Record<string, unknown>): Promise<void> {
-  const logger = winston.createLogger({ level: 'warn', transports: [new winston.transports.Console()] });
+  // Warnings and errors, and the store's own info lines (file conversion, vacuum passes: the soak reads them).
+  const warnOrStore = winston.format((info) => (info.level !== 'info' || String(info.message).startsWith('store: ') ? info : false));
+  const logger = winston.createLogger({ level: 'info', format: winston.format.combine(warnOrStore(), winston.format.json()), transports: [new winston.transports.Console()] });
   const config = resolveConfig({ mode: 'server', flags, cwd: process.cwd() });
   const server = await startServer(config.server, { logger });
   onStop(() => server.close());

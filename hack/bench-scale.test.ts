@@ -96,6 +96,7 @@ void describe('the scale benchmarks', { timeout: 600_000 }, () => {
     assert.ok(w.deliveryP99Ms >= w.deliveryP50Ms && w.deliveryP50Ms > 0);
     finitePositive(w.heapEmptyMb);
     finitePositive(w.serverCpuSeconds);
+    finitePositive(w.benchLoopDelayMaxMs);
 
     const h = figures.heartbeats;
     assert.ok(h);
@@ -122,6 +123,8 @@ void describe('the scale benchmarks', { timeout: 600_000 }, () => {
       soakOutstanding: 50,
       soakTtlSeconds: 1,
       soakSampleSeconds: 1,
+      soakStoreHistorySeconds: 10,
+      soakTailSeconds: 2,
     });
     const s = figures.soak;
     assert.ok(s);
@@ -139,7 +142,12 @@ void describe('the scale benchmarks', { timeout: 600_000 }, () => {
     assert.ok(s.samples.every((x) => x.dbBytes > 0), 'the SQLite file was found');
     finitePositive(s.lastToFirstWindow);
     assert.equal(s.eventTtlSeconds, 60);
-    assert.match(formatScaleReport(figures), /### soak: 300 jobs on 3 hollow agents .*Event TTL 60 s\)/);
+    assert.equal(s.storeHistorySeconds, 10);
+    assert.equal(s.tailSeconds, 2);
+    finitePositive(s.fileMbAfterTail);
+    assert.ok(s.samples.at(-1)!.atSeconds - s.seconds >= 2, 'sampled during the tail');
+    assert.match(formatScaleReport(figures), /### soak: 300 jobs on 3 hollow agents .*Event TTL 60 s, store history 10 s\)/);
+    assert.match(formatScaleReport(figures), /\| file \+ WAL 2 s after the last job \(MB\) \|/);
   });
 
   void it('rejects bad options naming the field', async () => {
@@ -148,5 +156,7 @@ void describe('the scale benchmarks', { timeout: 600_000 }, () => {
     await assert.rejects(benchScale({ sections: ['scheduling'], stores: ['mysql' as 'sqlite'] }), /stores: must list/);
     await assert.rejects(benchScale({ sections: ['heartbeats'], heartbeatLeaseTtlSeconds: 2 }), /heartbeatLeaseTtlSeconds: must be at least 3/);
     await assert.rejects(benchScale({ sections: ['soak'], soakEventTtlSeconds: 30 }), /soakEventTtlSeconds: must be at least 60/);
+    await assert.rejects(benchScale({ sections: ['soak'], soakStoreHistorySeconds: 5 }), /soakStoreHistorySeconds: must be at least 10/);
+    await assert.rejects(benchScale({ sections: ['soak'], soakTailSeconds: -1 }), /soakTailSeconds: must be an integer >= 0/);
   });
 });

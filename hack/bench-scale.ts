@@ -22,7 +22,10 @@
 //               at most `soakOutstanding` unfinished at once, each deleted ttlSecondsAfterFinished
 //               after it finished: the SQLite file size (+ WAL) sampled over time (compaction keeps
 //               it bounded) and jobs/s per window of `soakWindow` jobs (no decay). Its server keeps
-//               Events `soakEventTtlSeconds` (60; the server's --event-ttl), printed with the figures.
+//               Events `soakEventTtlSeconds` (60; the server's --event-ttl), printed with the figures;
+//               `soakStoreHistorySeconds` sets its --store-history (default: the server's, 5 min),
+//               and the file is still sampled `soakTailSeconds` (0) after the last job finished, to
+//               see it shrink once that history has been compacted away.
 //
 // Every server is a child process (hack/bench-run-jobs-child.ts, --expose-gc) with a fresh data
 // dir; every child, etcd, client and temp dir is stopped/removed at the end, also on failure.
@@ -32,6 +35,7 @@ import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ControlPlaneClient, grpcCode } from '../agent/control-plane-client.js';
 import { benchScheduler, type SchedulerBenchFigures } from '../controllers/scheduler/scheduler-bench.js';
 import { openStore } from '../store/index.js';
@@ -96,6 +100,10 @@ export interface ScaleBenchOptions {
   readonly soakSampleSeconds?: number;
   /** Event TTL of the soak's server (its eventTtlSeconds setting, at least 60). Default 60. */
   readonly soakEventTtlSeconds?: number;
+  /** History window of the soak's server (its storeHistorySeconds setting, at least 10). Default: the server's default. */
+  readonly soakStoreHistorySeconds?: number;
+  /** Seconds the soak's file is still sampled after the last job finished. Default 0. */
+  readonly soakTailSeconds?: number;
   /** V8 CPU profiles of the soak's server and agents children go under this directory. */
   readonly cpuProfileDir?: string;
   /** Raw store puts timed per store. Default 5,000. */
@@ -138,6 +146,8 @@ export interface WatchScaleFigures {
   readonly serverCpuSeconds: number;
   readonly serverCpuShare: number;
   readonly benchCpuSeconds: number;
+  /** Longest event-loop delay of this process (the client of every watch and PATCH) while measured. */
+  readonly benchLoopDelayMaxMs: number;
   readonly heapEmptyMb: number;
   readonly heapWithJobsMb: number;
   readonly heapWithWatchersMb: number;
@@ -196,6 +206,10 @@ export interface SoakFigures {
   readonly ttlSeconds: number;
   /** The server's Event TTL. */
   readonly eventTtlSeconds: number;
+  /** The server's store history window, when the soak set one. */
+  readonly storeHistorySeconds?: number;
+  /** Seconds sampled after the last job finished. */
+  readonly tailSeconds: number;
   readonly seconds: number;
   readonly jobsPerSec: number;
   readonly succeeded: number;
@@ -208,7 +222,10 @@ export interface SoakFigures {
   readonly samples: readonly SoakSample[];
   readonly maxFileMb: number;
   readonly fileMbAtHalf: number;
+  /** When the last job finished. */
   readonly fileMbAtEnd: number;
+  /** At the end of the tail (= fileMbAtEnd without one). */
+  readonly fileMbAfterTail: number;
   readonly serverCpuSeconds: number;
   readonly rawPutsPerSec: number;
 }
@@ -261,11 +278,16 @@ function checkOptions(o: ScaleBenchOptions): void {
     'soakTtlSeconds',
     'soakSampleSeconds',
     'soakEventTtlSeconds',
+    'soakStoreHistorySeconds',
     'rawStorePuts',
   ] as const;
   for (const field of counts) if (o[field] !== undefined) positiveInteger(field, o[field]);
   if ((o.heartbeatLeaseTtlSeconds ?? 30) < 3) throw new RangeError('scale bench: heartbeatLeaseTtlSeconds: must be at least 3');
   if ((o.soakEventTtlSeconds ?? 60) < 60) throw new RangeError("scale bench: soakEventTtlSeconds: must be at least 60 (the server's minimum --event-ttl)");
+  if ((o.soakStoreHistorySeconds ?? 10) < 10) throw new RangeError("scale bench: soakStoreHistorySeconds: must be at least 10 (the server's minimum --store-history)");
+  if (o.soakTailSeconds !== undefined && (!Number.isSafeInteger(o.soakTailSeconds) || o.soakTailSeconds < 0)) {
+    throw new RangeError(`scale bench: soakTailSeconds: must be an integer >= 0, got ${String(o.soakTailSeconds)}`);
+  }
 }
 
 const sqliteServerFlags = (dataDir: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -283,8 +305,24 @@ async function startServer(flags: Record<string, unknown>, cleanups: Cleanups, w
   return { server, endpoints: { httpUrl, token, grpcAddress, joinTokenPath } };
 }
 
-/** One HTTP request with the bench token; the body read as text. */
-function request(agent: http.Agent, endpoints: ServerEndpoints, method: string, path: string, body?: string, contentType = 'application/json'): Promise<{ status: number; body: string }> {
+/**
+ * One HTTP request with the bench token; the body read as text. A kept-alive connection that the
+ * server closed as idle (its keep-alive timeout) just as it was reused fails with ECONNRESET
+ * before the server read the request: that request is sent again (the failed connection is
+ * gone from the pool; up to 4 tries, since the next free connection may be just as stale).
+ */
+async function request(agent: http.Agent, endpoints: ServerEndpoints, method: string, path: string, body?: string, contentType = 'application/json'): Promise<{ status: number; body: string }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await requestOnce(agent, endpoints, method, path, body, contentType);
+    } catch (err) {
+      const stale = (err as NodeJS.ErrnoException).code === 'ECONNRESET' && (err as { reusedSocket?: boolean }).reusedSocket === true;
+      if (!stale || attempt >= 4) throw err;
+    }
+  }
+}
+
+function requestOnce(agent: http.Agent, endpoints: ServerEndpoints, method: string, path: string, body: string | undefined, contentType: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${endpoints.httpUrl}${path}`, {
       method,
@@ -300,7 +338,7 @@ function request(agent: http.Agent, endpoints: ServerEndpoints, method: string, 
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
       res.on('error', reject);
     });
-    req.on('error', reject);
+    req.on('error', (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
     req.end(body);
   });
 }
@@ -473,6 +511,9 @@ async function benchWatchers(o: Required<Pick<ScaleBenchOptions, 'watchers' | 'w
     progress(`watchers: ${updates} updates at ${o.watchUpdatesPerSec}/s with ${o.watchers} watches open`);
     const cpu = new CpuMeter({ server: server.pid });
     await cpu.start();
+    // This process reads every watch and times the PATCHes: a stall of its own would show in both.
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     const patchMs: number[] = [];
     const patches: Promise<void>[] = [];
     let patchError: unknown;
@@ -501,6 +542,7 @@ async function benchWatchers(o: Required<Pick<ScaleBenchOptions, 'watchers' | 'w
       before = deliveries;
       await Promise.race([done, sleep(30_000)]);
     }
+    loopDelay.disable();
     const used = await cpu.stop();
     const seconds = ((deliveries > 0 ? lastDeliveryAt : performance.now()) - started) / 1000;
     latencies.sort((a, b) => a - b);
@@ -525,6 +567,7 @@ async function benchWatchers(o: Required<Pick<ScaleBenchOptions, 'watchers' | 'w
       serverCpuSeconds: used.server?.own ?? 0,
       serverCpuShare: (used.server?.own ?? 0) / seconds,
       benchCpuSeconds: used.bench,
+      benchLoopDelayMaxMs: loopDelay.max / 1e6,
       heapEmptyMb: heapEmpty.heapUsed / MB,
       heapWithJobsMb: heapJobs.heapUsed / MB,
       heapWithWatchersMb: heapWatchers.heapUsed / MB,
@@ -608,7 +651,7 @@ class SimulatedAgent {
     while (!signal.aborted) {
       const t0 = performance.now();
       try {
-        await this.client.heartbeat({ nodeName: this.nodeName, allocatable: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 }, drivers: [{ name: 'process', healthy: true, detail: 'simulated' }], runningAttempts: [] }, signal);
+        await this.client.heartbeat({ nodeName: this.nodeName, allocatable: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 }, drivers: [{ name: 'process', healthy: true, detail: 'simulated' }], runningAttempts: [], shuttingDown: false }, signal);
         if (stats.measuring) {
           stats.heartbeats++;
           stats.latencies.push(performance.now() - t0);
@@ -728,8 +771,8 @@ async function fileBytes(path: string): Promise<number> {
 }
 
 async function benchSoak(
-  o: Required<Pick<ScaleBenchOptions, 'soakJobs' | 'soakAgents' | 'soakWindow' | 'soakOutstanding' | 'soakTtlSeconds' | 'soakSampleSeconds' | 'soakEventTtlSeconds'>> &
-    Pick<ScaleBenchOptions, 'cpuProfileDir'>,
+  o: Required<Pick<ScaleBenchOptions, 'soakJobs' | 'soakAgents' | 'soakWindow' | 'soakOutstanding' | 'soakTtlSeconds' | 'soakSampleSeconds' | 'soakEventTtlSeconds' | 'soakTailSeconds'>> &
+    Pick<ScaleBenchOptions, 'cpuProfileDir' | 'soakStoreHistorySeconds'>,
   workDir: string,
   rawPutsPerSec: number,
   progress: (line: string) => void,
@@ -743,7 +786,12 @@ async function benchSoak(
     await mkdir(dir, { recursive: true });
     const dataDir = join(dir, 'soak-server');
     const { rest, endpoints, server, agents } = await startCluster(
-      { kind: 'sqlite', workDir: dir, serverFlags: () => sqliteServerFlags(dataDir, { eventTtlSeconds: o.soakEventTtlSeconds }) },
+      { kind: 'sqlite', workDir: dir, serverFlags: () =>
+          sqliteServerFlags(dataDir, {
+            eventTtlSeconds: o.soakEventTtlSeconds,
+            ...(o.soakStoreHistorySeconds !== undefined ? { storeHistorySeconds: o.soakStoreHistorySeconds } : {}),
+          }),
+      },
       'soak',
       { count: o.soakAgents, durationMs: 0 },
       httpAgent,
@@ -813,6 +861,18 @@ async function benchSoak(
     await tracker.allTerminal(o.soakJobs, watch, 600_000, signal, () => server.exitedError() ?? agents?.exitedError());
     const seconds = (tracker.lastTerminalAtMs - started) / 1000;
     const used = await cpu.stop();
+    await sampling;
+    await sample();
+    const atEnd = samples.at(-1) as SoakSample;
+    if (o.soakTailSeconds > 0) {
+      progress(`soak: all finished; sampling the file ${o.soakTailSeconds} s more`);
+      const tailEnd = performance.now() + o.soakTailSeconds * 1000;
+      while (performance.now() < tailEnd) {
+        const fatal = server.exitedError();
+        if (fatal) throw fatal;
+        await sleep(Math.min(1000, tailEnd - performance.now()));
+      }
+    }
     clearInterval(sampler);
     await sampling;
     await sample();
@@ -833,6 +893,8 @@ async function benchSoak(
       outstanding: o.soakOutstanding,
       ttlSeconds: o.soakTtlSeconds,
       eventTtlSeconds: o.soakEventTtlSeconds,
+      ...(o.soakStoreHistorySeconds !== undefined ? { storeHistorySeconds: o.soakStoreHistorySeconds } : {}),
+      tailSeconds: o.soakTailSeconds,
       seconds,
       jobsPerSec: o.soakJobs / seconds,
       succeeded: tracker.count('Succeeded'),
@@ -843,7 +905,8 @@ async function benchSoak(
       samples,
       maxFileMb: Math.max(...samples.map(fileMb)),
       fileMbAtHalf: half ? fileMb(half) : NaN,
-      fileMbAtEnd: fileMb(samples.at(-1) as SoakSample),
+      fileMbAtEnd: fileMb(atEnd),
+      fileMbAfterTail: fileMb(samples.at(-1) as SoakSample),
       serverCpuSeconds: used.server?.own ?? 0,
       rawPutsPerSec,
     };
@@ -942,6 +1005,8 @@ export async function benchScale(options: ScaleBenchOptions): Promise<ScaleFigur
           soakTtlSeconds: options.soakTtlSeconds ?? 30,
           soakSampleSeconds: options.soakSampleSeconds ?? 5,
           soakEventTtlSeconds: options.soakEventTtlSeconds ?? 60,
+          soakTailSeconds: options.soakTailSeconds ?? 0,
+          ...(options.soakStoreHistorySeconds !== undefined ? { soakStoreHistorySeconds: options.soakStoreHistorySeconds } : {}),
           ...(options.cpuProfileDir !== undefined ? { cpuProfileDir: options.cpuProfileDir } : {}),
         },
         workDir,
@@ -1014,6 +1079,7 @@ export function formatScaleReport(fig: ScaleFigures): string {
       row('updates/s achieved; PATCH p50 / p99 (ms)', `${f(w.achievedRatePerSec, 1)}; ${f(w.patchP50Ms, 1)} / ${f(w.patchP99Ms, 1)}`, `${f(w.rawPutsPerSec)} puts/s`),
       row('events delivered/s', f(w.deliveriesPerSec)),
       row('server CPU share (CPU s / wall s)', `${f(100 * w.serverCpuShare)}%`, '', '', '(bench: ' + f(w.benchCpuSeconds, 1) + ' CPU s)'),
+      row("bench client's longest event-loop delay (ms; a stall of the client would delay deliveries and PATCHes alike)", f(w.benchLoopDelayMaxMs, 1)),
       row('server heap after GC: empty / with jobs / with watches (MB)', `${f(w.heapEmptyMb, 1)} / ${f(w.heapWithJobsMb, 1)} / ${f(w.heapWithWatchersMb, 1)}`),
       row('server heap per 10,000 jobs (MB)', f(w.heapPer10kJobsMb, 1)),
       row('server heap per watcher (KB)', f(w.heapPerWatcherKb, 1)),
@@ -1035,7 +1101,7 @@ export function formatScaleReport(fig: ScaleFigures): string {
   const s = fig.soak;
   if (s) {
     out.push(
-      `\n### soak: ${s.jobs} jobs on ${s.agents} hollow agents (SQLite, at most ${s.outstanding} unfinished, TTL ${s.ttlSeconds} s after finishing, Event TTL ${s.eventTtlSeconds} s)`,
+      `\n### soak: ${s.jobs} jobs on ${s.agents} hollow agents (SQLite, at most ${s.outstanding} unfinished, TTL ${s.ttlSeconds} s after finishing, Event TTL ${s.eventTtlSeconds} s${s.storeHistorySeconds !== undefined ? `, store history ${s.storeHistorySeconds} s` : ''})`,
       ...head,
       row('jobs/s overall', f(s.jobsPerSec), `${f(s.rawPutsPerSec)} puts/s`, `${f((100 * s.jobsPerSec) / s.rawPutsPerSec, 1)}%`),
       row('succeeded / failed / deleted by TTL', `${s.succeeded} / ${s.failed} / ${s.deleted}`, '', '', `all succeeded — ${verdict(s.succeeded === s.jobs)}`),
@@ -1043,9 +1109,21 @@ export function formatScaleReport(fig: ScaleFigures): string {
       row('last window / first window', f(s.lastToFirstWindow, 2), '', '', `no decay (>= 0.8) — ${verdict(s.lastToFirstWindow >= 0.8)}`),
       row('SQLite file + WAL (MB): at half / at end / max', `${f(s.fileMbAtHalf)} / ${f(s.fileMbAtEnd)} / ${f(s.maxFileMb)}`),
       row('file + WAL by jobs finished (MB)', soakCurve(s)),
+      ...(s.tailSeconds > 0 ? [row(`file + WAL ${s.tailSeconds} s after the last job (MB)`, f(s.fileMbAfterTail), '', '', soakTail(s))] : []),
     );
   }
   return out.join('\n');
+}
+
+/** About ten samples of the file size after the last job finished, as "+seconds: MB". */
+function soakTail(s: SoakFigures): string {
+  const lastJobAt = s.samples.find((x) => x.finished >= s.jobs)?.atSeconds ?? NaN;
+  const tail = s.samples.filter((x) => x.atSeconds >= lastJobAt);
+  const step = Math.max(1, Math.floor(tail.length / 10));
+  return tail
+    .filter((_, i) => i % step === 0 || i === tail.length - 1)
+    .map((x) => `+${f(x.atSeconds - lastJobAt)} s: ${f((x.dbBytes + x.walBytes) / MB)}`)
+    .join(', ');
 }
 
 /** About ten samples of the file size, as "finished: MB". */

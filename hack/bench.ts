@@ -35,6 +35,8 @@
 //          --watch-rate N (50 updates/s) --watch-seconds N (20) --hb-agents N (5,000)
 //          --hb-seconds N (60) --soak-jobs N (100,000) --soak-agents N (100) --soak-window N (10,000)
 //          --soak-event-ttl SECONDS (60: the soak server's --event-ttl); --cpu-prof DIR profiles the soak too
+//          --soak-store-history SECONDS (the soak server's --store-history; default the server's 5 min)
+//          --soak-tail SECONDS (0: how long the soak's file is still sampled after the last job)
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -349,6 +351,8 @@ if (onlyScale || (!skipScale && !runSections)) {
     soakAgents: countFlag('soak-agents', 100),
     soakWindow: countFlag('soak-window', 10_000),
     soakEventTtlSeconds: countFlag('soak-event-ttl', 60),
+    ...(arg('soak-store-history') !== undefined ? { soakStoreHistorySeconds: countFlag('soak-store-history', 300) } : {}),
+    ...(arg('soak-tail') !== undefined ? { soakTailSeconds: countFlag('soak-tail', 1) } : {}),
     ...(cpuProfileDir ? { cpuProfileDir } : {}),
   });
   console.log(formatScaleReport(scale));

@@ -4,6 +4,7 @@ import {
   ConfigError,
   isLoopback,
   parseConfigFile,
+  printServerConfig,
   resolveConfig,
   settingsFromEnv,
   settingsFromFlags,
@@ -134,6 +135,18 @@ void describe('server configuration', () => {
     assert.throws(() => parseConfigFile('eventTtlSeconds: [1h]\n', 'c.yaml'), /config file c\.yaml: eventTtlSeconds: must be a duration/);
   });
 
+  void it('keeps 5 min of store history by default; --store-history, OPENSCHEDULER_STORE_HISTORY and storeHistorySeconds set it, at least 10s', () => {
+    assert.equal(resolveConfig({ mode: 'server', cwd }).server.storeHistorySeconds, 300);
+    assert.equal(resolveConfig({ mode: 'dev', cwd, flags: settingsFromFlags({ storeHistory: '30s' }), env: settingsFromEnv({ OPENSCHEDULER_STORE_HISTORY: '2m' }) }).server.storeHistorySeconds, 30);
+    assert.equal(resolveConfig({ mode: 'dev', cwd, env: settingsFromEnv({ OPENSCHEDULER_STORE_HISTORY: '2m' }) }).server.storeHistorySeconds, 120);
+    assert.equal(resolveConfig({ mode: 'dev', cwd, file: parseConfigFile('storeHistorySeconds: 1m30s\n', 'c.yaml') }).server.storeHistorySeconds, 90);
+    assert.equal(resolveConfig({ mode: 'server', cwd, flags: settingsFromFlags({ etcdEndpoints: '127.0.0.1:2379' }), file: parseConfigFile('{"storeHistorySeconds": 10}', 'c.json') }).server.storeHistorySeconds, 10);
+
+    assert.throws(() => settingsFromFlags({ storeHistory: '9s' }), (err: unknown) => err instanceof ConfigError && /^--store-history: must be at least 10s \(got "9s"\)/.test(err.message));
+    assert.throws(() => settingsFromEnv({ OPENSCHEDULER_STORE_HISTORY: 'long' }), /^ConfigError: environment OPENSCHEDULER_STORE_HISTORY: must be a duration such as 30s or 2m/);
+    assert.throws(() => parseConfigFile('storeHistorySeconds: 5\n', 'c.yaml'), /^ConfigError: config file c\.yaml: storeHistorySeconds: must be at least 10s \(got 5\)/);
+  });
+
   void it('leads with a 15 s lease by default; --leader-lease-ttl, OPENSCHEDULER_LEADER_LEASE_TTL and leaderLeaseTtlSeconds set it, at least 2s', () => {
     assert.equal(resolveConfig({ mode: 'server', cwd }).server.leaderLeaseTtlSeconds, 15);
     assert.equal(resolveConfig({ mode: 'server', cwd, flags: settingsFromFlags({ leaderLeaseTtl: '5s' }), env: settingsFromEnv({ OPENSCHEDULER_LEADER_LEASE_TTL: '1m' }) }).server.leaderLeaseTtlSeconds, 5);
@@ -191,5 +204,67 @@ void describe('agent endpoint TLS settings', () => {
     refused({ env: { GRPC_SERVER_TLS_KEY_FILE: 'a.key' } }, /^grpc-tls-cert-file and grpc-tls-key-file must be given together/, 'server');
     refused({ env: { GRPC_SERVER_TLS_ENABLED: 'false' } }, /^grpc-tls: plain gRPC is for loopback only, refusing it on 0\.0\.0\.0/, 'server');
     assert.throws(() => settingsFromEnv({ GRPC_SERVER_TLS_ENABLED: 'maybe' }), /GRPC_SERVER_TLS_ENABLED: must be true or false/);
+  });
+});
+
+void describe('etcd client TLS and authentication settings', () => {
+  const resolve = (sources: { flags?: Record<string, unknown>; env?: Record<string, string>; file?: string }) =>
+    resolveConfig({
+      mode: 'server',
+      cwd,
+      flags: settingsFromFlags(sources.flags ?? {}),
+      env: settingsFromEnv(sources.env ?? {}),
+      file: sources.file === undefined ? {} : parseConfigFile(sources.file, '/etc/os/c.yaml'),
+      ...(sources.file === undefined ? {} : { configFile: '/etc/os/c.yaml' }),
+    });
+  const etcdOf = (sources: Parameters<typeof resolve>[0]) => resolve(sources).server.etcdClient;
+  const refused = (sources: Parameters<typeof resolve>[0], message: RegExp): void => {
+    assert.throws(() => resolve(sources), (err: unknown) => err instanceof ConfigError && message.test(err.message), JSON.stringify(sources));
+  };
+  const ENDPOINTS = { etcdEndpoints: ['10.0.0.11:2379', '10.0.0.12:2379'] };
+
+  void it('is off without settings; a CA, a client certificate or an https:// endpoint turns TLS on (paths resolved)', () => {
+    assert.equal(etcdOf({ flags: ENDPOINTS }), undefined);
+    assert.deepEqual(etcdOf({ flags: { ...ENDPOINTS, etcdCaFile: 'pki/etcd-ca.crt' } }), { tls: { caFile: '/home/me/checkout/pki/etcd-ca.crt' } });
+    assert.deepEqual(etcdOf({ env: { OPENSCHEDULER_ETCD_ENDPOINTS: 'a:2379', OPENSCHEDULER_ETCD_CERT_FILE: 'c.crt', OPENSCHEDULER_ETCD_KEY_FILE: '/k/c.key' } }), {
+      tls: { certFile: '/home/me/checkout/c.crt', keyFile: '/k/c.key' },
+    });
+    assert.deepEqual(etcdOf({ flags: { etcdEndpoints: ['https://etcd-1:2379', 'etcd-2:2379'] } }), { tls: {} }, "https:// alone: the system's CAs");
+    const fromFile = etcdOf({ file: 'etcdEndpoints: [https://10.0.0.11:2379]\netcdCaFile: pki/ca.crt\netcdCertFile: pki/c.crt\netcdKeyFile: pki/c.key\netcdUsername: sched\netcdPasswordFile: etcd-password\n' });
+    assert.deepEqual(fromFile, {
+      tls: { caFile: '/etc/os/pki/ca.crt', certFile: '/etc/os/pki/c.crt', keyFile: '/etc/os/pki/c.key' },
+      auth: { username: 'sched', passwordFile: '/etc/os/etcd-password' },
+    });
+  });
+
+  void it('takes the password from OPENSCHEDULER_ETCD_PASSWORD (never a flag or config key) and masks it in config print', () => {
+    const config = resolve({ flags: { ...ENDPOINTS, etcdUsername: 'sched' }, env: { OPENSCHEDULER_ETCD_PASSWORD: 's3cret-etcd-pw' } });
+    assert.deepEqual(config.server.etcdClient, { auth: { username: 'sched', password: 's3cret-etcd-pw' } });
+    for (const format of ['yaml', 'json'] as const) {
+      const printed = printServerConfig(config, format);
+      assert.doesNotMatch(printed, /s3cret-etcd-pw/, format);
+      assert.match(printed, /etcdPassword.*<redacted>/, format);
+    }
+    assert.equal(settingsFromFlags({ etcdPassword: 'x' }).etcdPassword, undefined, 'no --etcd-password flag');
+    assert.throws(() => parseConfigFile('etcdPassword: x\n', 'c.yaml'), /"etcdPassword" is not accepted in a config file; set OPENSCHEDULER_ETCD_PASSWORD in the environment/);
+  });
+
+  void it('refuses bad combinations, naming the setting and the rule', () => {
+    refused({ flags: { etcdCaFile: 'ca.crt' } }, /^--etcd-ca-file: TLS and authentication to etcd need the etcd store \(--etcd-endpoints host:port\[,\.\.\.\]\), but the store is sqlite/);
+    refused({ flags: { store: 'sqlite' }, env: { OPENSCHEDULER_ETCD_USERNAME: 'sched', OPENSCHEDULER_ETCD_PASSWORD: 'pw' } }, /^environment OPENSCHEDULER_ETCD_USERNAME: TLS and authentication to etcd need the etcd store/);
+    refused({ flags: { ...ENDPOINTS, etcdCertFile: 'c.crt' } }, /^--etcd-cert-file: etcd-cert-file and etcd-key-file must be given together/);
+    refused({ flags: ENDPOINTS, file: 'etcdKeyFile: c.key\n' }, /^config file \/etc\/os\/c\.yaml: etcdKeyFile: etcd-cert-file and etcd-key-file must be given together/);
+    refused(
+      { flags: { etcdEndpoints: ['http://10.0.0.11:2379'], etcdCaFile: 'ca.crt' } },
+      /^--etcd-endpoints: "http:\/\/10\.0\.0\.11:2379" is plain HTTP, but TLS to etcd is on \(--etcd-ca-file\); write https:\/\/host:port or host:port/,
+    );
+    refused({ flags: { etcdEndpoints: ['https://a:2379', 'http://b:2379'] } }, /"http:\/\/b:2379" is plain HTTP, but TLS to etcd is on \(the endpoint https:\/\/a:2379\)/);
+    refused({ flags: { ...ENDPOINTS, etcdUsername: 'sched' } }, /^--etcd-username: an etcd user needs its password: set OPENSCHEDULER_ETCD_PASSWORD or --etcd-password-file/);
+    refused({ flags: ENDPOINTS, env: { OPENSCHEDULER_ETCD_PASSWORD: 'pw' } }, /^environment OPENSCHEDULER_ETCD_PASSWORD: an etcd password needs --etcd-username/);
+    refused({ flags: { ...ENDPOINTS, etcdPasswordFile: 'pw' } }, /^--etcd-password-file: an etcd password needs --etcd-username/);
+    refused(
+      { flags: { ...ENDPOINTS, etcdUsername: 'sched', etcdPasswordFile: 'pw' }, env: { OPENSCHEDULER_ETCD_PASSWORD: 'pw' } },
+      /^--etcd-password-file and environment OPENSCHEDULER_ETCD_PASSWORD exclude each other/,
+    );
   });
 });

@@ -26,7 +26,7 @@ import { DEFAULT_TOKEN_TTL_SECONDS, JWT_SECRET_FILE, JWT_SECRET_KEY, MIN_JWT_SEC
 import { AUDIT_DIR, AUDIT_FILE, DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES } from '../apiserver/audit-log.js';
 import { formatMemoryBytes, parseMemoryBytes } from '../api/quantity.js';
 import type { StoreSpec } from '../store/index.js';
-import { DEFAULT_STORE_TIMEOUT_MS } from '../store/store.js';
+import { DEFAULT_STORE_HISTORY_MS, DEFAULT_STORE_TIMEOUT_MS } from '../store/store.js';
 import { DEFAULT_EVENT_TTL_SECONDS } from '../controllers/runtime/event-recorder.js';
 import { DEFAULT_LEADER_LEASE_TTL_SECONDS } from '../controllers/runtime/leader-election.js';
 
@@ -52,7 +52,11 @@ export interface ServerOptions {
   readonly httpBindAddress: string;
   readonly insecureHttp: boolean;
   readonly store: StoreSpec;
+  /** TLS and authentication to etcd (store etcd only); the files are read at start-up. */
+  readonly etcdClient?: EtcdClientConfig;
   readonly storeTimeoutMs: number;
+  /** The store's history window: revisions this recent stay readable (watches resume from them). */
+  readonly storeHistorySeconds: number;
   /** From JWT_SECRET; absent: <dataDir>/jwt-secret. */
   readonly jwtSecret?: string;
   readonly tokenTtlSeconds: number;
@@ -85,6 +89,14 @@ export interface ServerOptions {
   readonly auditLog?: { readonly path: string; readonly maxBytes: number; readonly maxFiles: number };
 }
 
+/** How the server connects to etcd securely, as configured (paths; the files are read at start-up). */
+export interface EtcdClientConfig {
+  /** Present: TLS to etcd (a CA, a client certificate or https:// endpoints); no caFile: the system's CAs. */
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+  /** etcd's user/password auth: the password from OPENSCHEDULER_ETCD_PASSWORD or a file. */
+  readonly auth?: { readonly username: string } & ({ readonly password: string } | { readonly passwordFile: string });
+}
+
 export interface ResolvedConfig {
   readonly server: ServerOptions;
   readonly logLevel: LogLevel;
@@ -109,6 +121,13 @@ export interface Settings {
   store: string;
   etcdEndpoints: string[];
   etcdPrefix: string;
+  etcdCaFile?: string;
+  etcdCertFile?: string;
+  etcdKeyFile?: string;
+  etcdUsername?: string;
+  etcdPasswordFile?: string;
+  /** OPENSCHEDULER_ETCD_PASSWORD (environment only). */
+  etcdPassword?: string;
   tlsCertFile?: string;
   tlsPrivateKeyFile?: string;
   tlsSans: string[];
@@ -118,6 +137,7 @@ export interface Settings {
   grpcClientCaFile?: string;
   tokenTtlSeconds: number;
   storeTimeoutMs: number;
+  storeHistorySeconds: number;
   bcryptCost: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -143,6 +163,8 @@ interface ServerContext {
 export const MIN_EVENT_TTL_SECONDS = 60;
 /** The leader renews every third of its lease TTL: below 2 s one slow store call costs the term. */
 export const MIN_LEADER_LEASE_TTL_SECONDS = 2;
+/** The shortest store history: a watch a few seconds behind (a slow client, a restart) must still resume. */
+export const MIN_STORE_HISTORY_SECONDS = 10;
 
 /** Default data directories: dev keeps its state next to the checkout; the server in /var/lib. */
 export const DEFAULT_DATA_DIR: Readonly<Record<Mode, string>> = { dev: '.openscheduler', server: '/var/lib/openscheduler' };
@@ -185,8 +207,14 @@ export const SETTINGS: readonly SettingSpec<ServerContext>[] = [
   { key: 'httpBindAddress', flag: 'http-bind-address', env: 'OPENSCHEDULER_HTTP_BIND_ADDRESS', type: stringType({ arg: 'IP' }), default: '127.0.0.1', description: 'address of the plain HTTP listener (loopback only, unless insecureHttp)' },
   { key: 'insecureHttp', flag: 'insecure-http', env: 'OPENSCHEDULER_INSECURE_HTTP', type: BOOLEAN, default: false, description: 'allow plain HTTP off loopback' },
   { key: 'store', flag: 'store', env: 'OPENSCHEDULER_STORE', type: STORE_TYPE, computeDefault: (_c, s) => ((s.etcdEndpoints as string[] | undefined)?.length ? 'etcd' : 'sqlite'), defaultText: '`sqlite` (`<data-dir>/state.db`); `etcd` when etcdEndpoints are given', description: '`sqlite` (in the data dir), `sqlite:PATH` or `etcd`' },
-  { key: 'etcdEndpoints', flag: 'etcd-endpoints', env: 'OPENSCHEDULER_ETCD_ENDPOINTS', type: listType({ arg: 'H:P,...' }), default: [], description: 'etcd v3 endpoints (imply store etcd)' },
+  { key: 'etcdEndpoints', flag: 'etcd-endpoints', env: 'OPENSCHEDULER_ETCD_ENDPOINTS', type: listType({ arg: 'H:P,...' }), default: [], description: 'etcd v3 endpoints, `host:port` or `https://host:port` (imply store etcd)' },
   { key: 'etcdPrefix', flag: 'etcd-prefix', env: 'OPENSCHEDULER_ETCD_PREFIX', type: stringType({ arg: 'P', allowEmpty: true }), default: '/openscheduler', description: 'key prefix of all state in etcd' },
+  { key: 'etcdCaFile', flag: 'etcd-ca-file', env: 'OPENSCHEDULER_ETCD_CA_FILE', type: PATH, description: "TLS to etcd: CA (PEM) of etcd's serving certificate (TLS is also on with etcdCertFile or `https://` endpoints, then verified with the system's CAs)" },
+  { key: 'etcdCertFile', flag: 'etcd-cert-file', env: 'OPENSCHEDULER_ETCD_CERT_FILE', type: PATH, description: "client certificate (PEM) for etcd's `--client-cert-auth`; with etcdKeyFile; turns on TLS to etcd" },
+  { key: 'etcdKeyFile', flag: 'etcd-key-file', env: 'OPENSCHEDULER_ETCD_KEY_FILE', type: PATH, description: 'private key (PEM) of etcdCertFile' },
+  { key: 'etcdUsername', flag: 'etcd-username', env: 'OPENSCHEDULER_ETCD_USERNAME', type: stringType({ arg: 'USER' }), description: "etcd user (etcd's `auth enable`); its password from etcdPasswordFile or OPENSCHEDULER_ETCD_PASSWORD" },
+  { key: 'etcdPasswordFile', flag: 'etcd-password-file', env: 'OPENSCHEDULER_ETCD_PASSWORD_FILE', type: PATH, description: 'file holding the password of etcdUsername (read at start-up; a trailing newline is ignored)' },
+  { key: 'etcdPassword', env: 'OPENSCHEDULER_ETCD_PASSWORD', type: stringType(), envOnly: true, secret: true, description: 'password of etcdUsername (never a flag or config key: passwords do not belong on command lines)' },
   { key: 'tlsCertFile', flag: 'tls-cert-file', env: 'OPENSCHEDULER_TLS_CERT_FILE', type: PATH, defaultText: 'own CA and certificate under `<data-dir>/tls`', description: 'serving certificate (PEM); with tlsPrivateKeyFile' },
   { key: 'tlsPrivateKeyFile', flag: 'tls-private-key-file', env: 'OPENSCHEDULER_TLS_PRIVATE_KEY_FILE', type: PATH, description: 'private key (PEM) of tlsCertFile' },
   { key: 'tlsSans', flag: 'tls-san', env: 'OPENSCHEDULER_TLS_SANS', type: listType({ arg: 'NAME,...' }), default: [], description: 'extra DNS names and IPs for the generated certificate' },
@@ -196,6 +224,7 @@ export const SETTINGS: readonly SettingSpec<ServerContext>[] = [
   { key: 'grpcClientCaFile', flag: 'grpc-client-ca-file', env: 'GRPC_SERVER_TLS_CA_FILE', type: PATH, description: 'mTLS: agents need a client certificate signed by this CA naming their node (CN or DNS SAN)' },
   { key: 'tokenTtlSeconds', flag: 'token-ttl', env: 'OPENSCHEDULER_TOKEN_TTL', type: durationType('s'), default: DEFAULT_TOKEN_TTL_SECONDS, description: 'lifetime of login tokens' },
   { key: 'storeTimeoutMs', flag: 'store-timeout', env: 'OPENSCHEDULER_STORE_TIMEOUT', type: durationType('ms'), default: DEFAULT_STORE_TIMEOUT_MS, description: 'timeout of every store call' },
+  { key: 'storeHistorySeconds', flag: 'store-history', env: 'OPENSCHEDULER_STORE_HISTORY', type: durationType('s', MIN_STORE_HISTORY_SECONDS * 1000), default: DEFAULT_STORE_HISTORY_MS / 1000, description: 'revision history kept so that watches and paged lists can resume (older ones get 410 and relist; at least 10s): SQLite compacts to the revision of this long ago (keeping at least the newest 10,000) and its file shrinks accordingly; on etcd the server compacts every this long, to the revision of the previous time' },
   { key: 'bcryptCost', flag: 'bcrypt-cost', env: 'OPENSCHEDULER_BCRYPT_COST', type: integerType(10, 31), default: 12, description: 'bcrypt cost of user passwords (10 to 31)' },
   { key: 'logLevel', flag: 'log-level', env: 'OPENSCHEDULER_LOG_LEVEL', type: LOG_LEVEL_TYPE, default: 'info', description: 'least severe level logged' },
   { key: 'logFormat', flag: 'log-format', env: 'OPENSCHEDULER_LOG_FORMAT', type: LOG_FORMAT_TYPE, computeDefault: ({ mode }) => (mode === 'dev' ? 'text' : 'json'), defaultText: 'dev `text`, server `json`', description: 'log format (logs go to stderr)' },
@@ -287,6 +316,49 @@ function resolveGrpcTls(s: Partial<Settings>, bindAddress: string): boolean {
   return on;
 }
 
+const ETCD_CLIENT_KEYS = ['etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'etcdPassword'] as const;
+
+/**
+ * TLS and auth to etcd: only with the etcd store. TLS is on with a CA, a client certificate or an
+ * https:// endpoint, and then http:// endpoints are refused; the certificate and key go together;
+ * a username needs exactly one password source, a password needs a username.
+ */
+function resolveEtcdClient(s: Settings, label: (key: keyof Settings & string) => string, etcd: boolean): EtcdClientConfig | undefined {
+  const given = ETCD_CLIENT_KEYS.find((key) => s[key] !== undefined);
+  if (!etcd) {
+    if (given !== undefined) {
+      throw new ConfigError(`${label(given)}: TLS and authentication to etcd need the etcd store (--etcd-endpoints host:port[,...]), but the store is ${s.store}`);
+    }
+    return undefined;
+  }
+  if ((s.etcdCertFile === undefined) !== (s.etcdKeyFile === undefined)) {
+    throw new ConfigError(`${label(s.etcdCertFile !== undefined ? 'etcdCertFile' : 'etcdKeyFile')}: etcd-cert-file and etcd-key-file must be given together (the client certificate and its key)`);
+  }
+  const httpsEndpoint = s.etcdEndpoints.find((e) => /^https:\/\//i.test(e));
+  const tlsOn = s.etcdCaFile !== undefined || s.etcdCertFile !== undefined || httpsEndpoint !== undefined;
+  const plain = s.etcdEndpoints.find((e) => /^http:\/\//i.test(e));
+  if (tlsOn && plain !== undefined) {
+    const why = s.etcdCaFile !== undefined ? label('etcdCaFile') : s.etcdCertFile !== undefined ? label('etcdCertFile') : `the endpoint ${String(httpsEndpoint)}`;
+    throw new ConfigError(`${label('etcdEndpoints')}: "${plain}" is plain HTTP, but TLS to etcd is on (${why}); write https://host:port or host:port`);
+  }
+  if (s.etcdPassword !== undefined && s.etcdPasswordFile !== undefined) {
+    throw new ConfigError(`${label('etcdPasswordFile')} and ${label('etcdPassword')} exclude each other: give the etcd password one way`);
+  }
+  const password = s.etcdPassword !== undefined ? { password: s.etcdPassword } : s.etcdPasswordFile !== undefined ? { passwordFile: s.etcdPasswordFile } : undefined;
+  if (s.etcdUsername !== undefined && password === undefined) {
+    throw new ConfigError(`${label('etcdUsername')}: an etcd user needs its password: set OPENSCHEDULER_ETCD_PASSWORD or --etcd-password-file`);
+  }
+  if (s.etcdUsername === undefined && password !== undefined) {
+    throw new ConfigError(`${label(s.etcdPassword !== undefined ? 'etcdPassword' : 'etcdPasswordFile')}: an etcd password needs --etcd-username`);
+  }
+  const tls = tlsOn
+    ? { ...(s.etcdCaFile !== undefined ? { caFile: s.etcdCaFile } : {}), ...(s.etcdCertFile !== undefined ? { certFile: s.etcdCertFile, keyFile: s.etcdKeyFile } : {}) }
+    : undefined;
+  const auth = s.etcdUsername !== undefined && password !== undefined ? { username: s.etcdUsername, ...password } : undefined;
+  if (tls === undefined && auth === undefined) return undefined;
+  return { ...(tls !== undefined ? { tls } : {}), ...(auth !== undefined ? { auth } : {}) };
+}
+
 /** Merges the sources (flags > env > file > defaults) and checks the combination. Throws ConfigError. */
 export function resolveConfig(input: ResolveInput): ResolvedConfig {
   const settings = SERVER_SETTINGS.merge({
@@ -336,6 +408,7 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     throw new ConfigError('tls-cert-file and tls-private-key-file must be given together');
   }
   const grpcTls = resolveGrpcTls(s, bindAddress);
+  const etcdClient = resolveEtcdClient(s, (key) => settings.label(key), store.type === 'etcd');
   let allowedOrigins: string[];
   try {
     allowedOrigins = checkAllowedOrigins(s.allowedOrigins);
@@ -352,7 +425,9 @@ export function resolveConfig(input: ResolveInput): ResolvedConfig {
     httpBindAddress,
     insecureHttp,
     store,
+    ...(etcdClient !== undefined ? { etcdClient } : {}),
     storeTimeoutMs: s.storeTimeoutMs,
+    storeHistorySeconds: s.storeHistorySeconds,
     jwtSecret,
     tokenTtlSeconds: s.tokenTtlSeconds,
     tlsCertFile: s.tlsCertFile,

@@ -21,10 +21,10 @@ import { NodeTokenRegistry } from '../apiserver/node-tokens.js';
 import { ensureTlsMaterial } from '../apiserver/tls.js';
 import { FileLogStore } from '../logs/log-store.js';
 import type { Store } from '../store/store.js';
-import { openStore } from '../store/index.js';
+import { openStore, type EtcdAuthOptions, type EtcdTlsOptions } from '../store/index.js';
 import { MeteredStore } from '../store/metered-store.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
-import type { ServerOptions, StoreSpec } from './config.js';
+import { isLoopback, type ServerOptions, type StoreSpec } from './config.js';
 import { controlPlaneReadinessChecks, startControlPlane, type RunningControlPlane } from './control-plane.js';
 import { loadJoinToken } from './join-token.js';
 
@@ -160,6 +160,69 @@ async function agentEndpointCredentials(options: ServerOptions, serving: { reado
   return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
 }
 
+/** The host of an etcd endpoint (`host:port` or `http(s)://host:port`). */
+function endpointHost(endpoint: string): string {
+  const hostPort = endpoint.replace(/^https?:\/\//i, '');
+  return hostPort.slice(0, hostPort.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+}
+
+/**
+ * The store spec with etcd's TLS material and password read from the configured files (once:
+ * rotating them needs a restart). An unreadable file, a CA that is not a certificate, or a
+ * certificate and key that do not go together is a StartupError naming the setting and the path.
+ */
+async function withEtcdClientMaterial(options: ServerOptions, logger: Logger): Promise<StoreSpec> {
+  const { store, etcdClient } = options;
+  if (store.type !== 'etcd' || etcdClient === undefined) return store;
+  const read = async (path: string, flag: string): Promise<Buffer> => {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      throw new StartupError(`etcd client: cannot read ${path} (${flag}): ${errorText(err)}`, { cause: err });
+    }
+  };
+  let tls: EtcdTlsOptions | undefined;
+  if (etcdClient.tls !== undefined) {
+    const { caFile, certFile, keyFile } = etcdClient.tls;
+    const ca = caFile === undefined ? undefined : await read(caFile, '--etcd-ca-file');
+    const cert = certFile === undefined ? undefined : await read(certFile, '--etcd-cert-file');
+    const key = keyFile === undefined ? undefined : await read(keyFile, '--etcd-key-file');
+    if (ca !== undefined) {
+      try {
+        new X509Certificate(ca); // parsing is the check
+      } catch (err) {
+        throw new StartupError(`etcd client: ${String(caFile)} (--etcd-ca-file) is not a PEM certificate: ${errorText(err)}`, { cause: err });
+      }
+    }
+    if (cert !== undefined && key !== undefined) {
+      try {
+        createSecureContext({ cert, key });
+      } catch (err) {
+        throw new StartupError(`etcd client: ${String(certFile)} and ${String(keyFile)} (--etcd-cert-file, --etcd-key-file) are not a usable certificate and key: ${errorText(err)}`, { cause: err });
+      }
+    }
+    tls = { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined && key !== undefined ? { cert, key } : {}) };
+    logger.info('etcd client TLS', { ca: caFile ?? "the system's CAs", clientCertificate: certFile ?? 'none' });
+  }
+  let auth: EtcdAuthOptions | undefined;
+  if (etcdClient.auth !== undefined) {
+    const given = etcdClient.auth;
+    let password: string;
+    if ('password' in given) {
+      password = given.password;
+    } else {
+      password = (await read(given.passwordFile, '--etcd-password-file')).toString('utf8').replace(/\r?\n$/, '');
+      if (password === '') throw new StartupError(`etcd client: ${given.passwordFile} (--etcd-password-file) is empty`);
+    }
+    auth = { username: given.username, password };
+    logger.info('etcd client authentication', { user: given.username, password: 'password' in given ? 'from OPENSCHEDULER_ETCD_PASSWORD' : given.passwordFile });
+    if (tls === undefined && !store.endpoints.every((e) => isLoopback(endpointHost(e)))) {
+      logger.warn('the etcd password crosses the network in clear: turn on TLS to etcd (--etcd-ca-file, https:// endpoints)', { endpoints: store.endpoints });
+    }
+  }
+  return { ...store, ...(tls !== undefined ? { tls } : {}), ...(auth !== undefined ? { auth } : {}) };
+}
+
 /**
  * Starts the control plane's HTTP side. Throws StartupError (everything already opened is closed
  * again) when the data dir, TLS material, store, auth bootstrap or a listener fails.
@@ -202,9 +265,10 @@ export async function startServer(
     });
 
     const metrics = new ServerMetrics(); // one registry per server: served at /metrics
+    const storeSpec = await withEtcdClientMaterial(options, logger);
     let store: Store;
     try {
-      store = new MeteredStore(await openStore({ ...options.store, timeoutMs: options.storeTimeoutMs, logger }), metrics);
+      store = new MeteredStore(await openStore({ ...storeSpec, timeoutMs: options.storeTimeoutMs, historyMs: options.storeHistorySeconds * 1000, logger }), metrics);
     } catch (err) {
       throw new StartupError(`cannot open the store (${describeStore(options.store)}): ${errorText(err)}`, { cause: err });
     }

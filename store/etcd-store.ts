@@ -13,13 +13,30 @@
 // no call that tells the compaction revision). etcd compaction is cluster-wide: a compaction by
 // another client (or another prefix) is still reported as CompactedError, with a compact revision
 // that is only a lower bound. Automatic compaction, as kube-apiserver does:
-// every `compactIntervalMs` (default 5 min) compact to the revision seen at the previous tick, so
-// at least one interval of history stays readable. Several servers sharing an etcd may all run
+// every `compactIntervalMs` (default 5 min; the server's storeHistorySeconds) compact to the
+// revision seen at the previous tick, so at least one interval of history stays readable. Several servers sharing an etcd may all run
 // it; compacting to an older revision than the last is a no-op.
+//
+// Security: `tls` (a CA, a client certificate for etcd's --client-cert-auth) makes every endpoint
+// https; `auth` is etcd's own user/password auth: etcd3 fetches a token and, for unary calls, a
+// new one when etcd says the token is invalid (simple tokens expire after --auth-token-ttl idle,
+// 5 min by default, and die with an etcd restart). Streams are not covered by etcd3: a watch that
+// etcd cancels for an invalid token, or a stream call failing so, renews the token through a unary
+// call and retries. Credentials etcd refuses fail open() at once with a message saying so.
 import { Etcd3, type ICompare, type IKeyValue, type IOptions, type IRequestOp, type IResponseHeader } from 'etcd3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkTimeoutMs, withDeadline, type Deadline } from './deadline.js';
-import { isEtcdCompacted, isEtcdNotSent, isEtcdUnavailable, toStoreError } from './etcd-errors.js';
+import {
+  isEtcdAuthenticationFailed,
+  isEtcdCompacted,
+  isEtcdInvalidAuthToken,
+  isEtcdNotSent,
+  isEtcdPermissionDenied,
+  isEtcdTlsFailure,
+  isEtcdUnavailable,
+  isEtcdUserEmpty,
+  toStoreError,
+} from './etcd-errors.js';
 import { EtcdKeyspace } from './etcd-keyspace.js';
 import { EtcdWatcher } from './etcd-watcher.js';
 import {
@@ -38,6 +55,7 @@ import { silentLogger, type StoreLogger } from './store-logger.js';
 import {
   CompactedError,
   ConflictError,
+  DEFAULT_STORE_HISTORY_MS,
   DEFAULT_STORE_TIMEOUT_MS,
   FencedError,
   LeaseNotFoundError,
@@ -57,14 +75,34 @@ import {
   type WatchOptions,
 } from './store.js';
 
+/** TLS to etcd, PEM. Absent `ca`: the system's trusted roots verify etcd's certificate. */
+export interface EtcdTlsOptions {
+  /** CA certificate(s) that etcd's serving certificate must chain to. */
+  readonly ca?: Buffer | string;
+  /** Client certificate (chain) and its key, for etcd's --client-cert-auth; together or neither. */
+  readonly cert?: Buffer | string;
+  readonly key?: Buffer | string;
+}
+
+/** etcd's own authentication (`etcdctl auth enable`): a user and its password. */
+export interface EtcdAuthOptions {
+  readonly username: string;
+  readonly password: string;
+}
+
 export interface EtcdStoreOptions {
-  /** etcd client URLs, e.g. ['http://127.0.0.1:2379'] (a bare host:port is accepted too). */
+  /**
+   * etcd client URLs, e.g. ['http://127.0.0.1:2379']; a bare host:port is accepted too and gets
+   * https:// when TLS is on (option tls, or any https:// endpoint), when http:// ones are refused.
+   */
   readonly endpoints: readonly string[];
+  readonly tls?: EtcdTlsOptions;
+  readonly auth?: EtcdAuthOptions;
   /** Every key is stored under `${prefix}/`. Default '/openscheduler'. */
   readonly prefix?: string;
   /** Deadline of every call. Default DEFAULT_STORE_TIMEOUT_MS. */
   readonly timeoutMs?: number;
-  /** How often automatic compaction runs. Default 5 min; 0 turns it off. */
+  /** How often automatic compaction runs, hence the history kept (one to two intervals). Default 5 min; 0 turns it off. */
   readonly compactIntervalMs?: number;
   /** Bounds of the delay before re-establishing a broken watch stream. Default 100 ms .. 2 s. */
   readonly watchRetryMinMs?: number;
@@ -73,7 +111,10 @@ export interface EtcdStoreOptions {
 }
 
 interface CompiledOptions {
+  /** With their scheme: all https:// or all http://. */
   readonly endpoints: readonly string[];
+  readonly tls: EtcdTlsOptions | undefined;
+  readonly auth: EtcdAuthOptions | undefined;
   readonly prefix: string;
   readonly timeoutMs: number;
   readonly compactIntervalMs: number;
@@ -87,6 +128,13 @@ function compileOptions(options: EtcdStoreOptions): CompiledOptions {
   if (!Array.isArray(endpoints) || endpoints.length === 0 || !endpoints.every((e) => typeof e === 'string' && e !== '')) {
     throw new RangeError('EtcdStore: option endpoints must be a non-empty list of URLs (http://host:port)');
   }
+  const { tls, auth } = options;
+  if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new RangeError('EtcdStore: options tls.cert and tls.key must be given together');
+  }
+  if (auth !== undefined && !(typeof auth.username === 'string' && auth.username !== '' && typeof auth.password === 'string' && auth.password !== '')) {
+    throw new RangeError('EtcdStore: option auth needs a non-empty username and password');
+  }
   const integer = (name: string, value: number | undefined, fallback: number, min: number): number => {
     const v = value ?? fallback;
     if (!Number.isSafeInteger(v) || v < min) {
@@ -96,14 +144,74 @@ function compileOptions(options: EtcdStoreOptions): CompiledOptions {
   };
   const watchRetryMinMs = integer('watchRetryMinMs', options.watchRetryMinMs, 100, 1);
   return {
-    endpoints,
+    endpoints: withScheme(endpoints, tls !== undefined),
+    tls,
+    auth,
     prefix: options.prefix ?? '/openscheduler',
     timeoutMs: checkTimeoutMs(options.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS),
-    compactIntervalMs: integer('compactIntervalMs', options.compactIntervalMs, 300_000, 0),
+    compactIntervalMs: integer('compactIntervalMs', options.compactIntervalMs, DEFAULT_STORE_HISTORY_MS, 0),
     watchRetryMinMs,
     watchRetryMaxMs: integer('watchRetryMaxMs', options.watchRetryMaxMs, 2_000, watchRetryMinMs),
     logger: options.logger ?? silentLogger,
   };
+}
+
+/** The endpoints with their scheme: https for all when TLS is on (an https:// one turns it on too). */
+function withScheme(endpoints: readonly string[], tlsOption: boolean): string[] {
+  const secure = tlsOption || endpoints.some((e) => /^https:\/\//i.test(e));
+  return endpoints.map((endpoint) => {
+    if (/^https?:\/\//i.test(endpoint)) {
+      if (secure && /^http:\/\//i.test(endpoint)) {
+        throw new RangeError(`EtcdStore: endpoint ${endpoint} is plain http, but TLS to etcd is on (option tls or an https:// endpoint); write https://host:port or host:port`);
+      }
+      return endpoint;
+    }
+    return `${secure ? 'https' : 'http'}://${endpoint}`;
+  });
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A gRPC error message on one line, without grpc-js's empty trailer. */
+function tidy(message: string): string {
+  return message.replace(/\s+/g, ' ').replace(/\s*Resolution note:\s*$/, '').trim();
+}
+
+/** What a failed TLS handshake most likely means, from the error OpenSSL or Node reported. */
+function tlsHint(message: string): string {
+  if (/alert (bad certificate|certificate required|unknown ca|certificate unknown)/i.test(message)) {
+    return "etcd refused the client certificate: none was given, or it is not signed by etcd's --trusted-ca-file";
+  }
+  if (/Hostname\/IP does not match/i.test(message)) return "etcd's serving certificate does not name the endpoint's host";
+  if (/unable to verify|self[- ]signed|unable to get (local )?issuer|signature failure/i.test(message)) {
+    return "etcd's serving certificate is not signed by the CA given";
+  }
+  if (/wrong version number|packet length too long/i.test(message)) return 'etcd does not speak TLS on this port';
+  return "check the CA against etcd's serving certificate and the client certificate against etcd's --trusted-ca-file";
+}
+
+/** Why open() failed, in words an operator can act on; the etcd error is the cause. */
+function openError(options: CompiledOptions, err: unknown): StoreError {
+  const where = `etcd at ${options.endpoints.join(',')}`;
+  const cause = err instanceof StoreError && err.cause !== undefined ? err.cause : err;
+  const detail = tidy(messageOf(cause));
+  const username = options.auth?.username;
+  const who = username !== undefined ? `user ${username}` : options.tls?.cert !== undefined ? "the user named by the client certificate's CN" : 'this client (no user given)';
+  if (isEtcdAuthenticationFailed(cause)) {
+    return new StoreError(`store open: ${where} refused the credentials of user ${String(username)}: ${detail}`, { cause: err });
+  }
+  if (isEtcdUserEmpty(cause)) {
+    return new StoreError(`store open: ${where} has authentication enabled, but no user was given (a username and password, or a client certificate naming an etcd user): ${detail}`, { cause: err });
+  }
+  if (isEtcdPermissionDenied(cause)) {
+    return new StoreError(`store open: ${where} denied ${who} access to the prefix ${options.prefix}: grant its role readwrite on that prefix: ${detail}`, { cause: err });
+  }
+  if (isEtcdTlsFailure(cause)) {
+    return new StoreUnavailableError(`store open: the TLS handshake with ${where} failed (${tlsHint(detail)}): ${detail}`, { cause: err });
+  }
+  return new StoreUnavailableError(`store open: ${where} does not answer: ${tidy(messageOf(err))}`, { cause: err });
 }
 
 type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
@@ -133,17 +241,18 @@ export class EtcdStore implements Store {
   /** Set when a call ended with etcd unreachable; cleared by the next successful call. */
   private unreachable = false;
 
-  /** Creates the store and checks that etcd answers (StoreUnavailableError if not, within the timeout). */
+  /**
+   * Creates the store and checks that etcd answers: StoreUnavailableError if it does not within
+   * the timeout, or at once when the TLS handshake fails; StoreError when etcd refuses the
+   * credentials or denies access to the prefix.
+   */
   static async open(options: EtcdStoreOptions): Promise<EtcdStore> {
     const store = new EtcdStore(options);
     try {
       await store.currentRevision();
     } catch (err) {
       await store.close();
-      throw new StoreUnavailableError(
-        `store open: etcd at ${options.endpoints.join(',')} does not answer: ${err instanceof Error ? err.message : String(err)}`,
-        { cause: err },
-      );
+      throw openError(store.options, err);
     }
     return store;
   }
@@ -153,8 +262,14 @@ export class EtcdStore implements Store {
     const compiled = compileOptions(options);
     this.options = compiled;
     this.keyspace = new EtcdKeyspace(compiled.prefix);
+    const { tls, auth } = compiled;
+    const pem = (value: Buffer | string | undefined): Buffer | undefined => (value === undefined ? undefined : Buffer.from(value));
     this.client = new Etcd3({
       hosts: [...compiled.endpoints],
+      // no CA: null makes grpc use the system's roots (etcd3's type wants a Buffer)
+      ...(tls !== undefined ? { credentials: { rootCertificate: pem(tls.ca) ?? (null as unknown as Buffer), certChain: pem(tls.cert), privateKey: pem(tls.key) } } : {}),
+      // the token request gets the call deadline too: without one, a hung etcd would hold every later call
+      ...(auth !== undefined ? { auth: { username: auth.username, password: auth.password, callOptions: () => ({ deadline: Date.now() + compiled.timeoutMs }) } } : {}),
       faultHandling: { host: () => PASS_THROUGH, global: PASS_THROUGH },
       grpcOptions: {
         'grpc.max_receive_message_length': -1,
@@ -273,6 +388,7 @@ export class EtcdStore implements Store {
         logger: this.options.logger,
         retryMinMs: this.options.watchRetryMinMs,
         retryMaxMs: this.options.watchRetryMaxMs,
+        renewAuthToken: () => this.renewAuthToken(Date.now() + this.options.timeoutMs),
         onStopped: (w) => this.watchers.delete(w),
       },
       prefix,
@@ -399,6 +515,7 @@ export class EtcdStore implements Store {
     retryable: (err: unknown) => boolean,
   ): Promise<T> {
     return withDeadline(operation, this.options.timeoutMs, async (deadline) => {
+      let renewedToken = false;
       for (;;) {
         if (this.closed) throw new StoreClosedError(`store ${operation}: the store is closed`);
         try {
@@ -406,6 +523,12 @@ export class EtcdStore implements Store {
           this.unreachable = false;
           return result;
         } catch (err) {
+          if (this.options.auth !== undefined && !renewedToken && isEtcdInvalidAuthToken(err)) {
+            // a stream call with an expired token (etcd rejected it, so a write is safe to repeat)
+            renewedToken = true;
+            await this.renewAuthToken(deadline.at);
+            continue;
+          }
           const mapped = toStoreError(err, operation, this.closed);
           const unavailable = mapped instanceof StoreUnavailableError;
           // Retrying rides out a blip; once etcd is known to be unreachable, callers get their
@@ -414,6 +537,7 @@ export class EtcdStore implements Store {
             unavailable &&
             !this.unreachable &&
             retryable(err) &&
+            !isEtcdTlsFailure(err) && // a certificate problem does not pass by itself
             !deadline.signal.aborted &&
             Date.now() + RETRY_DELAY_MS < deadline.at;
           if (!retry) {
@@ -427,6 +551,18 @@ export class EtcdStore implements Store {
       if (err instanceof StoreUnavailableError) this.unreachable = true;
       throw err;
     });
+  }
+
+  /**
+   * Makes etcd3 fetch a new auth token: a unary call whose token etcd finds invalid makes etcd3
+   * authenticate again and repeat it (etcd3 does so for unary calls only). Never rejects.
+   */
+  private async renewAuthToken(deadlineAt: number): Promise<void> {
+    if (this.options.auth === undefined || this.closed) return;
+    await this.client.kv.range({ key: this.keyspace.compactRevisionKey, count_only: true }, { deadline: deadlineAt }).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   /** The compare of a write's guard: the guard key's create_revision (0 when absent, which never equals a guard's). */

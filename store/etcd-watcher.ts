@@ -1,7 +1,10 @@
 // One Store watch on etcd: its own gRPC watch stream that is re-established, from the
 // revision after the last delivered event, whenever it breaks (etcd restart, network), so the
-// consumer sees every event exactly once. Compaction is surfaced as CompactedError.
+// consumer sees every event exactly once. Compaction is surfaced as CompactedError. A watch etcd
+// cancels for an invalid auth token (expired, or lost in an etcd restart) is re-established after
+// the store renewed the token (etcd3 renews it for unary calls only).
 import type { Etcd3, IDuplexStream, IEvent, IWatchRequest, IWatchResponse } from 'etcd3';
+import { isEtcdInvalidAuthToken } from './etcd-errors.js';
 import type { EtcdKeyspace } from './etcd-keyspace.js';
 import type { StoreLogger } from './store-logger.js';
 import { CompactedError, StoreClosedError, StoreError, type WatchEvent } from './store.js';
@@ -13,6 +16,8 @@ export interface EtcdWatcherDeps {
   /** Delay before the first attempt to re-establish a broken stream; doubles up to retryMaxMs. */
   readonly retryMinMs: number;
   readonly retryMaxMs: number;
+  /** Gets etcd3 a new auth token (a no-op without etcd auth); never rejects. */
+  readonly renewAuthToken: () => Promise<void>;
   /** Called once when the watcher has stopped for good. */
   readonly onStopped: (watcher: EtcdWatcher) => void;
 }
@@ -40,6 +45,8 @@ export class EtcdWatcher implements AsyncIterable<WatchEvent[]> {
   private paused = false;
   private retryDelayMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** etcd refused the stream's auth token: renew it before the next attempt. */
+  private tokenInvalid = false;
   private readonly batches: WatchEvent[][] = [];
   /** Set once: ended (abort, iterator return) or failed (compaction, store closed). */
   private outcome: { readonly ended: true } | { readonly failure: Error } | undefined;
@@ -96,7 +103,9 @@ export class EtcdWatcher implements AsyncIterable<WatchEvent[]> {
 
   private connect(): void {
     if (this.outcome) return;
-    this.deps.client.watchClient.watch().then(
+    const renewed = this.tokenInvalid ? this.deps.renewAuthToken() : Promise.resolve();
+    this.tokenInvalid = false;
+    renewed.then(() => this.deps.client.watchClient.watch()).then(
       (stream) => this.attach(stream),
       (err: unknown) => this.retryLater(err),
     );
@@ -170,6 +179,7 @@ export class EtcdWatcher implements AsyncIterable<WatchEvent[]> {
     if (stream !== this.stream || this.outcome) return;
     this.stream = undefined;
     closeStream(stream);
+    if (isEtcdInvalidAuthToken(err)) this.tokenInvalid = true;
     this.retryLater(err);
   }
 

@@ -216,3 +216,9 @@ export class StoreClosedError extends StoreError {
 
 /** Default deadline for one store call. */
 export const DEFAULT_STORE_TIMEOUT_MS = 5000;
+
+/**
+ * Default history window: revisions at least this recent stay readable (watches and paged lists
+ * resume from them); older ones are compacted away (CompactedError, 410 in the API).
+ */
+export const DEFAULT_STORE_HISTORY_MS = 300_000;

@@ -60,10 +60,10 @@ void describe('manifests/systemd', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  void it('server.yaml loads through the server config loader: every key from the file, an etcd cluster, TLS and mTLS files', async () => {
+  void it('server.yaml loads through the server config loader: every key from the file, an etcd cluster with TLS and a user, TLS and mTLS files', async () => {
     const printed = await printConfig('server', join(dir, 'server.yaml'));
     assert.equal(printed.configFile, join(dir, 'server.yaml'));
-    for (const key of ['dataDir', 'etcdEndpoints', 'bindAddress', 'httpsPort', 'grpcPort', 'tlsCertFile', 'tlsPrivateKeyFile', 'grpcClientCaFile', 'auditLogPath']) {
+    for (const key of ['dataDir', 'etcdEndpoints', 'etcdCaFile', 'etcdCertFile', 'etcdKeyFile', 'etcdUsername', 'etcdPasswordFile', 'bindAddress', 'httpsPort', 'grpcPort', 'tlsCertFile', 'tlsPrivateKeyFile', 'grpcClientCaFile', 'auditLogPath']) {
       assert.equal(printed.sources[key], 'file', key);
     }
     assert.equal(printed.settings.store, 'etcd');

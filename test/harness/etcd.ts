@@ -1,8 +1,13 @@
 // Starts a real etcd (Debian's etcd-server, 3.4) for tests: free 127.0.0.1 client and peer
 // ports, a temporary data dir, waits until healthy; stopped by PID. Throws — never skips — when
 // etcd is not installed. etcd's own auto compaction stays off (the store compacts itself).
+// With `tls`, clients talk https (etcd's --cert-file/--key-file), and with clientCertAuth need a
+// client certificate (--client-cert-auth --trusted-ca-file); the harness's health check uses the
+// CA and that certificate.
+import { Etcd3 } from 'etcd3';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,10 +19,31 @@ export interface StartEtcdOptions {
   readonly executable?: string;
   /** How long to wait for a healthy etcd. Default 20 s. */
   readonly startTimeoutMs?: number;
+  /** Serve clients over TLS (an https:// client URL). */
+  readonly tls?: EtcdTlsServing;
+  /** More etcd flags, e.g. `--auth-token-ttl=1`. */
+  readonly extraArgs?: readonly string[];
+}
+
+/** etcd's client-side TLS (PEM files). */
+export interface EtcdTlsServing {
+  /** etcd's serving certificate and key. */
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** The CA of the serving certificate (the health check trusts it) and etcd's --trusted-ca-file. */
+  readonly caFile: string;
+  /** etcd --client-cert-auth: clients need a certificate signed by caFile; the health check presents this one. */
+  readonly clientCertAuth?: { readonly certFile: string; readonly keyFile: string };
+}
+
+/** How one process serves clients: TLS and extra flags. */
+export interface EtcdServing {
+  readonly tls?: EtcdTlsServing;
+  readonly extraArgs?: readonly string[];
 }
 
 export interface EtcdProcess {
-  /** Client URL, e.g. http://127.0.0.1:40123. */
+  /** Client URL, e.g. http://127.0.0.1:40123 (https:// with tls). */
   readonly endpoint: string;
   readonly clientPort: number;
   readonly peerPort: number;
@@ -111,8 +137,9 @@ export class EtcdTestProcess implements EtcdProcess {
     readonly peerPort: number,
     private readonly startTimeoutMs: number,
     private readonly member?: EtcdMemberConfig,
+    private readonly serving: EtcdServing = {},
   ) {
-    this.endpoint = `http://127.0.0.1:${clientPort}`;
+    this.endpoint = `${serving.tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
     this.peerUrl = `http://127.0.0.1:${peerPort}`;
     this.dataDir = join(tempDir, 'data');
   }
@@ -135,6 +162,10 @@ export class EtcdTestProcess implements EtcdProcess {
     const peerUrl = this.peerUrl;
     // Single member: fast elections (no peer can miss a heartbeat); min lease TTL ~1 s.
     const member = this.member ?? { name: 'test', initialCluster: `test=${peerUrl}`, clusterToken: 'openscheduler-test', heartbeatIntervalMs: 50, electionTimeoutMs: 500 };
+    const { tls, extraArgs = [] } = this.serving;
+    const tlsArgs = tls
+      ? [`--cert-file=${tls.certFile}`, `--key-file=${tls.keyFile}`, `--trusted-ca-file=${tls.caFile}`, ...(tls.clientCertAuth ? ['--client-cert-auth'] : [])]
+      : [];
     const child = spawn(
       this.executable,
       [
@@ -152,6 +183,8 @@ export class EtcdTestProcess implements EtcdProcess {
         '--logger=zap',
         '--log-outputs=stderr',
         '--log-level=warn',
+        ...tlsArgs,
+        ...extraArgs,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -228,8 +261,7 @@ export class EtcdTestProcess implements EtcdProcess {
         throw new Error(`etcd exited during startup (exit code ${String(child.exitCode)}): ${this.stderrTail}`);
       }
       try {
-        const res = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1_000) });
-        const body = (await res.json()) as { health?: string };
+        const body = await this.health();
         if (body.health === 'true') return;
         lastError = JSON.stringify(body);
       } catch (err) {
@@ -239,6 +271,33 @@ export class EtcdTestProcess implements EtcdProcess {
     }
     await this.kill('SIGKILL');
     throw new Error(`etcd did not become healthy within ${this.startTimeoutMs} ms (${lastError}): ${this.stderrTail}`);
+  }
+
+  /** GET /health with a 1 s timeout (over TLS: trusting the CA, presenting the client certificate). */
+  private async health(): Promise<{ health?: string }> {
+    const tls = this.serving.tls;
+    if (!tls) return (await (await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1_000) })).json()) as { health?: string };
+    const [ca, cert, key] = await Promise.all([
+      readFile(tls.caFile),
+      tls.clientCertAuth && readFile(tls.clientCertAuth.certFile),
+      tls.clientCertAuth && readFile(tls.clientCertAuth.keyFile),
+    ]);
+    return new Promise((resolve, reject) => {
+      const req = httpsGet(`${this.endpoint}/health`, { ca, ...(cert && key ? { cert, key } : {}), timeout: 1_000 }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(text) as { health?: string });
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error('no answer within 1 s')));
+      req.on('error', reject);
+    });
   }
 }
 
@@ -252,7 +311,10 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
     const clientPort = await freePort();
     let peerPort = await freePort();
     while (peerPort === clientPort) peerPort = await freePort();
-    const etcd = new EtcdTestProcess(executable, tempDir, clientPort, peerPort, options.startTimeoutMs ?? 20_000);
+    const etcd = new EtcdTestProcess(executable, tempDir, clientPort, peerPort, options.startTimeoutMs ?? 20_000, undefined, {
+      ...(options.tls ? { tls: options.tls } : {}),
+      ...(options.extraArgs ? { extraArgs: options.extraArgs } : {}),
+    });
     try {
       await etcd.start();
       return etcd;
@@ -262,4 +324,42 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
     }
   }
   throw lastError;
+}
+
+/** A user enableEtcdAuth creates: its own role, with readwrite on every key starting with `prefix`. */
+export interface EtcdTestUser {
+  readonly name: string;
+  readonly password: string;
+  readonly prefix: string;
+}
+
+/**
+ * Turns on etcd's authentication (as `etcdctl user add root; user grant-role root root; auth
+ * enable` would): the root user with `rootPassword`, then `users`, each with a role of its name.
+ * `tls`: PEM material to reach an etcd with client TLS (a client certificate whose CN is `root`
+ * makes the calls as root where etcd has --client-cert-auth; before auth is on it does not matter).
+ */
+export async function enableEtcdAuth(
+  endpoint: string,
+  options: { readonly rootPassword: string; readonly users: readonly EtcdTestUser[]; readonly tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer } },
+): Promise<void> {
+  const { tls } = options;
+  const client = new Etcd3({
+    hosts: endpoint,
+    ...(tls ? { credentials: { rootCertificate: tls.ca, ...(tls.cert ? { certChain: tls.cert } : {}), ...(tls.key ? { privateKey: tls.key } : {}) } } : {}),
+  });
+  try {
+    await client.role('root').create();
+    await client.user('root').create(options.rootPassword);
+    await client.user('root').addRole('root');
+    for (const user of options.users) {
+      await client.role(user.name).create();
+      await client.role(user.name).grant({ permission: 'Readwrite', range: client.range({ prefix: user.prefix }) });
+      await client.user(user.name).create(user.password);
+      await client.user(user.name).addRole(user.name);
+    }
+    await client.auth.authEnable({ deadline: Date.now() + 10_000 });
+  } finally {
+    client.close();
+  }
 }

@@ -27,6 +27,8 @@ export interface StartServerClusterOptions {
   readonly etcdPrefix?: string;
   /** More flags for every server (e.g. short node lease timings). */
   readonly extraArgs?: readonly string[];
+  /** Extra environment of every server (e.g. OPENSCHEDULER_ETCD_PASSWORD). */
+  readonly env?: Readonly<Record<string, string>>;
   /** How long one server may take to become ready; default 60 s. */
   readonly readyTimeoutMs?: number;
 }
@@ -96,6 +98,7 @@ class ServerProc implements ClusterServer {
     private readonly home: string,
     private readonly baseArgs: readonly string[],
     private readonly readyTimeoutMs: number,
+    private readonly env: Readonly<Record<string, string>> = {},
   ) {}
 
   get pid(): number | undefined {
@@ -126,7 +129,7 @@ class ServerProc implements ClusterServer {
     ];
     const child = spawn(process.execPath, binArgs('openscheduler', args), {
       cwd: repoRoot,
-      env: childEnv({ HOME: this.home }),
+      env: childEnv({ ...this.env, HOME: this.home }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
@@ -227,7 +230,7 @@ export async function startServerCluster(opts: StartServerClusterOptions): Promi
     const home = join(dir, `s${i}`, 'home');
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     await mkdir(home, { recursive: true, mode: 0o700 });
-    servers.push(new ServerProc(`s${i}`, dataDir, home, baseArgs, opts.readyTimeoutMs ?? 60_000));
+    servers.push(new ServerProc(`s${i}`, dataDir, home, baseArgs, opts.readyTimeoutMs ?? 60_000, opts.env));
   }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
