@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startAgentProcess, type AgentProcess } from './harness/agent.js';
 import { api, createJob, getJob, jobPath, waitFor, waitForPhase } from './harness/e2e.js';
-import { containersConf, INCUS_TEST_IMAGE, PODMAN_TEST_IMAGE, requireIncus, requirePodman } from './harness/runtimes.js';
+import { containerJobManifest, containersConf, INCUS_TEST_IMAGE, PODMAN_TEST_IMAGE, requireIncus, requirePodman } from './harness/runtimes.js';
 import { startServerProcess, type ServerProcess } from './harness/server.js';
 
 const run = promisify(execFile);
@@ -50,18 +50,7 @@ async function incusInstancesOf(node: string): Promise<string[]> {
 }
 
 function containerJob(name: string, driver: 'podman' | 'incus', script: string, spec: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    apiVersion: 'openscheduler.io/v1',
-    kind: 'Job',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      driver,
-      image: driver === 'podman' ? PODMAN_TEST_IMAGE : INCUS_TEST_IMAGE,
-      command: ['/bin/sh', '-c', script],
-      killTimeoutSeconds: 3,
-      ...spec,
-    },
-  };
+  return containerJobManifest(name, driver, ['/bin/sh', '-c', script], spec);
 }
 
 void describe('container jobs end to end (podman, incus)', () => {

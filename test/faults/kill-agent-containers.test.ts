@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { describe, it, type TestContext } from 'node:test';
 import type { Job } from '../../api/v1/index.js';
 import { api, listJobs, waitFor } from '../harness/e2e.js';
-import { containersConf, INCUS_TEST_IMAGE, PODMAN_TEST_IMAGE, requireIncus, requirePodman } from '../harness/runtimes.js';
+import { containerJobManifest, containersConf, requireIncus, requirePodman } from '../harness/runtimes.js';
 import { findOrphans, liveContainers, liveInstances, startFaultCluster, type FaultCluster } from './faults-harness.js';
 import { assertNoViolations } from './history.js';
 
@@ -24,18 +24,7 @@ const RETRIES = { retryPolicy: { maxRetries: 0 } };
 
 /** A container job sleeping `seconds`; its argv carries `MARKER=NAME` like markedJob's (the orphan check looks for it). */
 function containerJob(name: string, driver: Driver, marker: string, seconds: number): Record<string, unknown> {
-  return {
-    apiVersion: 'openscheduler.io/v1',
-    kind: 'Job',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      driver,
-      image: driver === 'podman' ? PODMAN_TEST_IMAGE : INCUS_TEST_IMAGE,
-      command: ['/bin/sh', '-c', `sleep ${seconds}; echo done`, `${marker}=${name}`],
-      killTimeoutSeconds: 3,
-      ...RETRIES,
-    },
-  };
+  return containerJobManifest(name, driver, ['/bin/sh', '-c', `sleep ${seconds}; echo done`, `${marker}=${name}`], RETRIES);
 }
 
 /** Whether an incus daemon runs here (`pgrep -x incusd`). */

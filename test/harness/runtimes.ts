@@ -12,6 +12,16 @@ export const PODMAN_TEST_IMAGE = 'localhost/busybox:test';
 /** Incus image alias built by hack/build-test-images.sh (a system container, init = busybox). */
 export const INCUS_TEST_IMAGE = 'busybox-test';
 
+/** A Job manifest running `command` in the test image of `driver` (kill timeout 3 s); `spec` adds or overrides fields. */
+export function containerJobManifest(name: string, driver: 'podman' | 'incus', command: readonly string[], spec: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'openscheduler.io/v1',
+    kind: 'Job',
+    metadata: { name, namespace: 'default' },
+    spec: { driver, image: driver === 'podman' ? PODMAN_TEST_IMAGE : INCUS_TEST_IMAGE, command: [...command], killTimeoutSeconds: 3, ...spec },
+  };
+}
+
 const SETUP_HINT = 'run `sudo bash hack/setup-runtimes.sh`';
 const CHECK_TIMEOUT_MS = 30_000;
 
