@@ -515,7 +515,7 @@ export class Agent {
    * so that the jobs re-queued by the stops are not placed here again. Best effort, bounded.
    */
   private async announceShutdown(): Promise<void> {
-    if (!this.everRegistered) return;
+    if (!this.everRegistered || this.fenced) return; // fenced: no server answers; do not wait for one
     const timeout = AbortSignal.timeout(SHUTDOWN_ANNOUNCE_TIMEOUT_MS);
     try {
       await this.client.heartbeat(this.heartbeatRequest(), timeout);
@@ -949,7 +949,7 @@ export class Agent {
         this.logs.remove(taskId);
         if (state.handle) this.endLost(attempt, `could not re-adopt the task after an agent restart: ${errorMessage(err)}`);
         // Not the job's fault: re-queued like a lost node's attempt, without using a retry.
-        else this.failStart(attempt, REASON_NODE_LOST, 'the agent stopped while starting the task (it was restarted); the task never ran');
+        else this.failStart(attempt, REASON_NODE_LOST, 'the agent stopped while starting the task (it was restarted) and no driver knows the task');
         continue;
       }
       attempt.driver = driver;

@@ -239,7 +239,7 @@ export const jobStatusSchema: JSONSchemaProps = {
       type: 'integer',
       minimum: 0,
       description:
-        "Times the job was re-queued because its node was lost (reason NodeLost); counted apart from the user's retries and bounded by the node lifecycle controller.",
+        "Times the job was re-queued with reason NodeLost: its node was lost, or its agent ended the attempt for reasons of its own (lost the control plane, shut down, restarted while starting it). Counted apart from the user's retries; after 5 the next loss fails the job.",
     },
     retrySeries: {
       type: 'integer',

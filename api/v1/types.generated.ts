@@ -114,7 +114,7 @@ export interface JobStatus {
   attempts?: number;
   /** Attempts made before the current attempt series began (0 until the first retry from the dead-letter queue); retries used in the series = attempts - seriesStartAttempt - 1. */
   seriesStartAttempt?: number;
-  /** Times the job was re-queued because its node was lost (reason NodeLost); counted apart from the user's retries and bounded by the node lifecycle controller. */
+  /** Times the job was re-queued with reason NodeLost: its node was lost, or its agent ended the attempt for reasons of its own (lost the control plane, shut down, restarted while starting it). Counted apart from the user's retries; after 5 the next loss fails the job. */
   nodeLostRequeues?: number;
   /** Times the job was taken out of the dead-letter queue by a retry (POST .../retry); each retry starts a fresh attempt series (see seriesStartAttempt) with the full retry budget. */
   retrySeries?: number;
