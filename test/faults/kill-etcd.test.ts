@@ -20,7 +20,8 @@ void describe('fault: kill -9 of etcd under load', () => {
       const { history, marker } = c;
       const e = c.etcd!;
       const names = Array.from({ length: JOBS }, (_, i) => `ke-${i}`);
-      const load = c.load({ targets: () => [c!.target()], names, manifest: (n) => markedJob(n, marker, 2, RETRIES), clients: 4 });
+      // paced (>= 2 s of creates), so that creates are still coming when the first tasks run and etcd is killed
+      const load = c.load({ targets: () => [c!.target()], names, manifest: (n) => markedJob(n, marker, 2, RETRIES), clients: 4, pauseMs: 150 });
 
       await waitFor('creates acknowledged and tasks running', async () => (load.acknowledged() >= JOBS / 4 && (await liveTasks(marker)).size > 0 ? true : undefined), 120_000);
       await e.kill('SIGKILL');

@@ -21,7 +21,8 @@ for (const storeKind of ['sqlite', 'etcd'] as const) {
         c = await startFaultCluster({ name: `ks-${storeKind}`, store: storeKind, agents: ['ks-node'] });
         const { history, marker, server: s } = c;
         const names = Array.from({ length: JOBS }, (_, i) => `ks-${i}`);
-        const load = c.load({ targets: () => [s.target()], names, manifest: (n) => markedJob(n, marker, 2, RETRIES), clients: 4 });
+        // paced (>= 3 s of creates), so that creates are still coming when the first tasks run and the server is killed
+        const load = c.load({ targets: () => [s.target()], names, manifest: (n) => markedJob(n, marker, 2, RETRIES), clients: 4, pauseMs: 150 });
 
         // kill while creates are in flight and tasks run
         await waitFor('creates acknowledged and tasks running', async () => (load.acknowledged() >= JOBS / 4 && (await liveTasks(marker)).size > 0 ? true : undefined), 120_000);
