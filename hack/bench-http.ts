@@ -8,7 +8,7 @@ export interface BenchReply {
   readonly body: string;
 }
 
-export function benchRequest(agent: http.Agent, url: string, method: string, token: string, body?: string): Promise<BenchReply> {
+export function benchRequest(agent: http.Agent, url: string, method: string, token: string, body?: string, contentType = 'application/json'): Promise<BenchReply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
@@ -17,7 +17,7 @@ export function benchRequest(agent: http.Agent, url: string, method: string, tok
         agent,
         headers: {
           authorization: `Bearer ${token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+          ...(body === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }),
         },
       },
       (res) => {

@@ -60,6 +60,7 @@ import {
   type StoreKind,
   type ThroughputFigures,
 } from './bench-run-jobs.js';
+import { benchRequest } from './bench-http.js';
 import { benchRawStore } from './bench-store.js';
 import { inFlight, percentile } from './bench-stats.js';
 
@@ -314,33 +315,12 @@ async function startServer(flags: Record<string, unknown>, cleanups: Cleanups, w
 async function request(agent: http.Agent, endpoints: ServerEndpoints, method: string, path: string, body?: string, contentType = 'application/json'): Promise<{ status: number; body: string }> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await requestOnce(agent, endpoints, method, path, body, contentType);
+      return await benchRequest(agent, `${endpoints.httpUrl}${path}`, method, endpoints.token, body, contentType);
     } catch (err) {
       const stale = (err as NodeJS.ErrnoException).code === 'ECONNRESET' && (err as { reusedSocket?: boolean }).reusedSocket === true;
       if (!stale || attempt >= 4) throw err;
     }
   }
-}
-
-function requestOnce(agent: http.Agent, endpoints: ServerEndpoints, method: string, path: string, body: string | undefined, contentType: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${endpoints.httpUrl}${path}`, {
-      method,
-      agent,
-      headers: {
-        authorization: `Bearer ${endpoints.token}`,
-        ...(body === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }),
-      },
-    });
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
-    req.on('error', (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
-    req.end(body);
-  });
 }
 
 /**

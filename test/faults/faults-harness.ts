@@ -29,21 +29,8 @@ export const RECONCILE_PERIOD_MS = 2_000;
 export const FAST_AGENT_ARGS = ['--orphan-sweep-interval', `${RECONCILE_PERIOD_MS}ms`] as const;
 
 /** One REST request with a deadline; its body parsed as JSON when it is JSON. Throws on no answer. */
-export async function request(target: Target, method: string, path: string, body: unknown, timeoutMs: number): Promise<HttpReply> {
-  const res = await fetch(`${target.httpUrl}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${target.token}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, text, body: parsed };
+export function request(target: Target, method: string, path: string, body: unknown, timeoutMs: number): Promise<HttpReply> {
+  return api(target, method, path, body, 'application/json', timeoutMs);
 }
 
 /**

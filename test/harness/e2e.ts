@@ -20,11 +20,13 @@ export interface ApiReply {
   readonly body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON
 }
 
-export async function api(target: Target, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<ApiReply> {
+/** One REST request; its body parsed as JSON when it is JSON. `timeoutMs`: a deadline (rejects with a TimeoutError). */
+export async function api(target: Target, method: string, path: string, body?: unknown, contentType = 'application/json', timeoutMs?: number): Promise<ApiReply> {
   const res = await fetch(`${target.httpUrl}${path}`, {
     method,
     headers: { Authorization: `Bearer ${target.token}`, ...(body !== undefined ? { 'Content-Type': contentType } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
+    ...(timeoutMs !== undefined ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
   });
   const text = await res.text();
   let parsed: unknown;
